@@ -2,5 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod deploy;
+pub mod json;
+pub mod model;
 pub mod placement;
 pub mod scaling;
