@@ -81,7 +81,11 @@ impl<'a> Node<'a> {
     /// The last member named `key` when this is an object (JSON parsers keep the last duplicate).
     pub fn get(&self, key: &str) -> Option<&Node<'a>> {
         match &self.value {
-            Value::Object(entries) => entries.iter().rev().find(|e| e.key == key).map(|e| &e.value),
+            Value::Object(entries) => entries
+                .iter()
+                .rev()
+                .find(|e| e.key == key)
+                .map(|e| &e.value),
             _ => None,
         }
     }
@@ -153,7 +157,10 @@ impl<'a> Node<'a> {
             Value::String(s) => serde_json::Value::String(s.to_string()),
             Value::Array(items) => items.iter().map(Node::to_serde).collect(),
             Value::Object(entries) => serde_json::Value::Object(
-                entries.iter().map(|e| (e.key.to_string(), e.value.to_serde())).collect(),
+                entries
+                    .iter()
+                    .map(|e| (e.key.to_string(), e.value.to_serde()))
+                    .collect(),
             ),
         }
     }
@@ -198,7 +205,12 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// assert!(berth_core::json::parse("{\"a\": }").is_err());
 /// ```
 pub fn parse(text: &str) -> Result<Node<'_>, SyntaxError> {
-    let mut p = Parser { src: text, bytes: text.as_bytes(), pos: 0, depth: 0 };
+    let mut p = Parser {
+        src: text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        depth: 0,
+    };
     p.skip_ws();
     let node = p.value()?;
     p.skip_ws();
@@ -217,7 +229,10 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn err(&self, message: &str) -> SyntaxError {
-        SyntaxError { offset: self.pos, message: message.to_string() }
+        SyntaxError {
+            offset: self.pos,
+            message: message.to_string(),
+        }
     }
 
     fn skip_ws(&mut self) {
@@ -239,7 +254,13 @@ impl<'a> Parser<'a> {
             Some(b'-' | b'0'..=b'9') => self.number()?,
             Some(_) => return Err(self.err("expected a value")),
         };
-        Ok(Node { range: ByteRange { start, end: self.pos }, value })
+        Ok(Node {
+            range: ByteRange {
+                start,
+                end: self.pos,
+            },
+            value,
+        })
     }
 
     fn literal(&mut self, word: &str, value: Value<'a>) -> Result<Value<'a>, SyntaxError> {
@@ -366,10 +387,15 @@ impl<'a> Parser<'a> {
     }
 
     fn hex4(&mut self) -> Result<u32, SyntaxError> {
-        let digits = self.bytes.get(self.pos..self.pos + 4).ok_or_else(|| self.err("short \\u escape"))?;
+        let digits = self
+            .bytes
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.err("short \\u escape"))?;
         let mut v = 0u32;
         for &d in digits {
-            let n = (d as char).to_digit(16).ok_or_else(|| self.err("invalid hex digit in \\u escape"))?;
+            let n = (d as char)
+                .to_digit(16)
+                .ok_or_else(|| self.err("invalid hex digit in \\u escape"))?;
             v = v * 16 + n;
         }
         self.pos += 4;
@@ -427,7 +453,10 @@ impl<'a> Parser<'a> {
             }
             let key_start = self.pos;
             let key = self.string()?;
-            let key_range = ByteRange { start: key_start, end: self.pos };
+            let key_range = ByteRange {
+                start: key_start,
+                end: self.pos,
+            };
             self.skip_ws();
             if self.bytes.get(self.pos) != Some(&b':') {
                 return Err(self.err("expected ':' after a member name"));
@@ -435,7 +464,11 @@ impl<'a> Parser<'a> {
             self.pos += 1;
             self.skip_ws();
             let value = self.value()?;
-            entries.push(Entry { key, key_range, value });
+            entries.push(Entry {
+                key,
+                key_range,
+                value,
+            });
             self.skip_ws();
             match self.bytes.get(self.pos) {
                 Some(b',') => self.pos += 1,
@@ -474,11 +507,16 @@ mod tests {
     #[test]
     fn agrees_with_serde_json() {
         for text in [
-            "0", "-0.5e+3", "\"\\ud83d\\ude00 \\u00e9\"", "[[], {}, [{}]]",
-            "{\"k\": [true, false, null, 1e400]}", " \t\n[1]\n",
+            "0",
+            "-0.5e+3",
+            "\"\\ud83d\\ude00 \\u00e9\"",
+            "[[], {}, [{}]]",
+            "{\"k\": [true, false, null, 1e400]}",
+            " \t\n[1]\n",
         ] {
             let ours = parse(text).unwrap().to_serde();
-            let theirs: serde_json::Value = serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
+            let theirs: serde_json::Value =
+                serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
             if text.contains("1e400") {
                 continue; // serde_json rejects out-of-range numbers; we keep the text
             }
@@ -489,9 +527,21 @@ mod tests {
     #[test]
     fn errors_have_positions() {
         for (text, offset) in [
-            ("", 0), ("{", 1), ("{\"a\" 1}", 5), ("[1,]", 3), ("[1 2]", 3), ("\"abc", 4),
-            ("01", 1), ("-", 1), ("1.", 2), ("{\"a\":1,}", 7), ("tru", 0), ("\"\\x\"", 2),
-            ("\"\\ud800\"", 7), ("{} x", 3), ("\"a\nb\"", 2),
+            ("", 0),
+            ("{", 1),
+            ("{\"a\" 1}", 5),
+            ("[1,]", 3),
+            ("[1 2]", 3),
+            ("\"abc", 4),
+            ("01", 1),
+            ("-", 1),
+            ("1.", 2),
+            ("{\"a\":1,}", 7),
+            ("tru", 0),
+            ("\"\\x\"", 2),
+            ("\"\\ud800\"", 7),
+            ("{} x", 3),
+            ("\"a\nb\"", 2),
         ] {
             let e = parse(text).unwrap_err();
             assert_eq!(e.offset, offset, "{text:?}: {e}");

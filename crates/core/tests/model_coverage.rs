@@ -1,10 +1,13 @@
 //! The Rust model must hold every member and enum value of the API model it was generated from.
 
 use berth_core::model::{enum_knows, roundtrip_structure};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 fn reference() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/reference/ecs-service-2.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/reference/ecs-service-2.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).expect("vendored ECS model")).unwrap()
 }
 
@@ -17,12 +20,19 @@ fn sample(shapes: &Map<String, Value>, name: &str, depth: usize) -> Value {
             let mut obj = Map::new();
             if depth < 6 {
                 for (member, def) in shape["members"].as_object().unwrap() {
-                    obj.insert(member.clone(), sample(shapes, def["shape"].as_str().unwrap(), depth + 1));
+                    obj.insert(
+                        member.clone(),
+                        sample(shapes, def["shape"].as_str().unwrap(), depth + 1),
+                    );
                 }
             }
             Value::Object(obj)
         }
-        "list" => json!([sample(shapes, shape["member"]["shape"].as_str().unwrap(), depth + 1)]),
+        "list" => json!([sample(
+            shapes,
+            shape["member"]["shape"].as_str().unwrap(),
+            depth + 1
+        )]),
         "map" => json!({"k": sample(shapes, shape["value"]["shape"].as_str().unwrap(), depth + 1)}),
         "string" => match shape.get("enum") {
             Some(values) => values[values.as_array().unwrap().len() - 1].clone(),
@@ -43,7 +53,10 @@ fn every_structure_member_round_trips() {
     let mut structures = 0;
     let mut members = 0;
     for (name, shape) in shapes {
-        if shape["type"] != "structure" || shape.get("exception").is_some() || shape.get("document").is_some() {
+        if shape["type"] != "structure"
+            || shape.get("exception").is_some()
+            || shape.get("document").is_some()
+        {
             continue;
         }
         let value = sample(shapes, name, 0);
@@ -54,14 +67,19 @@ fn every_structure_member_round_trips() {
         structures += 1;
         members += shape["members"].as_object().unwrap().len();
     }
-    assert!(structures > 300 && members > 1000, "{structures} structures, {members} members");
+    assert!(
+        structures > 300 && members > 1000,
+        "{structures} structures, {members} members"
+    );
 }
 
 #[test]
 fn every_enum_value_is_known() {
     let model = reference();
     for (name, shape) in model["shapes"].as_object().unwrap() {
-        let Some(values) = shape.get("enum").and_then(Value::as_array) else { continue };
+        let Some(values) = shape.get("enum").and_then(Value::as_array) else {
+            continue;
+        };
         for v in values {
             let v = v.as_str().unwrap();
             assert_eq!(enum_knows(name, v), Some(true), "{name} lacks {v}");
@@ -94,6 +112,9 @@ fn task_definition_shapes_are_all_there() {
             _ => {}
         }
     }
-    let structures = seen.iter().filter(|n| shapes[**n]["type"] == "structure").count();
+    let structures = seen
+        .iter()
+        .filter(|n| shapes[**n]["type"] == "structure")
+        .count();
     assert!(structures >= 36, "{structures}");
 }

@@ -24,5 +24,8 @@ mod wrapper;
 
 pub use generated::*;
 pub use timestamp::Timestamp;
-pub use units::{parse_cpu_units, parse_memory_mib, UnitError};
-pub use wrapper::{read_task_definition, Input, InputForm, ReadError, READ_ONLY_TASK_DEFINITION_MEMBERS};
+pub use units::{UnitError, parse_cpu_units, parse_memory_mib};
+pub(crate) use wrapper::normalise_units as normalise_units_in;
+pub use wrapper::{
+    Input, InputForm, READ_ONLY_TASK_DEFINITION_MEMBERS, ReadError, read_task_definition,
+};

@@ -52,7 +52,11 @@ mod tests {
 
     #[test]
     fn both_spellings_read_and_round_trip() {
-        for raw in ["1700000000", "1700000000.5", "\"2023-11-14T22:13:20+00:00\""] {
+        for raw in [
+            "1700000000",
+            "1700000000.5",
+            "\"2023-11-14T22:13:20+00:00\"",
+        ] {
             let t: Timestamp = serde_json::from_str(raw).unwrap();
             assert!(t.to_datetime().is_some(), "{raw}");
             assert_eq!(serde_json::to_string(&t).unwrap(), raw);

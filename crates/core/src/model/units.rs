@@ -20,7 +20,12 @@ pub enum UnitError {
     Fraction(String),
 }
 
-fn parse_with_unit(text: &str, units: &[&str], factor: f64, expected: &'static str) -> Result<u64, UnitError> {
+fn parse_with_unit(
+    text: &str,
+    units: &[&str],
+    factor: f64,
+    expected: &'static str,
+) -> Result<u64, UnitError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(UnitError::Empty);
@@ -30,14 +35,21 @@ fn parse_with_unit(text: &str, units: &[&str], factor: f64, expected: &'static s
         Some(unit) => (lower[..lower.len() - unit.len()].trim_end(), true),
         None => (lower.as_str(), false),
     };
-    let not_a_number = || UnitError::NotANumber { text: text.to_string(), expected };
+    let not_a_number = || UnitError::NotANumber {
+        text: text.to_string(),
+        expected,
+    };
     if !scaled {
         if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
             return Err(not_a_number());
         }
         return number.parse::<u64>().map_err(|_| not_a_number());
     }
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || b == b'.') || number.matches('.').count() > 1 || number == "." {
+    if number.is_empty()
+        || !number.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        || number.matches('.').count() > 1
+        || number == "."
+    {
         return Err(not_a_number());
     }
     let value: f64 = number.parse().map_err(|_| not_a_number())?;
@@ -95,10 +107,23 @@ mod tests {
 
     #[test]
     fn accepted_spellings() {
-        for (text, units) in [("256", 256), (" 512 ", 512), ("1 vCPU", 1024), ("1vcpu", 1024), ("0.5 VCPU", 512), ("16 vCPU", 16384)] {
+        for (text, units) in [
+            ("256", 256),
+            (" 512 ", 512),
+            ("1 vCPU", 1024),
+            ("1vcpu", 1024),
+            ("0.5 VCPU", 512),
+            ("16 vCPU", 16384),
+        ] {
             assert_eq!(parse_cpu_units(text), Ok(units), "{text}");
         }
-        for (text, mib) in [("2048", 2048), ("2 GB", 2048), ("2 gb", 2048), ("30GB", 30720), ("1.5 GB", 1536)] {
+        for (text, mib) in [
+            ("2048", 2048),
+            ("2 GB", 2048),
+            ("2 gb", 2048),
+            ("30GB", 30720),
+            ("1.5 GB", 1536),
+        ] {
             assert_eq!(parse_memory_mib(text), Ok(mib), "{text}");
         }
     }
@@ -106,10 +131,22 @@ mod tests {
     #[test]
     fn rejected_spellings() {
         assert_eq!(parse_cpu_units(""), Err(UnitError::Empty));
-        for text in ["-1", "1.5", "vCPU", "1 GB", "1e3", "0x10", "1..0 vcpu", ". vcpu"] {
+        for text in [
+            "-1",
+            "1.5",
+            "vCPU",
+            "1 GB",
+            "1e3",
+            "0x10",
+            "1..0 vcpu",
+            ". vcpu",
+        ] {
             assert!(parse_cpu_units(text).is_err(), "{text}");
         }
-        assert!(matches!(parse_cpu_units("0.001 vcpu"), Err(UnitError::Fraction(_))));
+        assert!(matches!(
+            parse_cpu_units("0.001 vcpu"),
+            Err(UnitError::Fraction(_))
+        ));
         for text in ["512 MiB", "2 TB", "GB", "-2 GB"] {
             assert!(parse_memory_mib(text).is_err(), "{text}");
         }

@@ -1,7 +1,7 @@
 //! Reading a task definition in the forms people keep it in, and normalising it to the
 //! `RegisterTaskDefinition` request that `aws ecs register-task-definition --cli-input-json` takes.
 
-use super::{parse_cpu_units, parse_memory_mib, RegisterTaskDefinitionRequest, Tag};
+use super::{RegisterTaskDefinitionRequest, Tag, parse_cpu_units, parse_memory_mib};
 use serde::Deserialize;
 
 /// Members of `TaskDefinition` that ECS computes and a registration request must not carry.
@@ -34,7 +34,10 @@ impl InputForm {
     pub fn detect(has_member: impl Fn(&str) -> bool) -> Self {
         if has_member("taskDefinition") {
             Self::DescribeOutput
-        } else if READ_ONLY_TASK_DEFINITION_MEMBERS.iter().any(|m| has_member(m)) {
+        } else if READ_ONLY_TASK_DEFINITION_MEMBERS
+            .iter()
+            .any(|m| has_member(m))
+        {
             Self::TaskDefinition
         } else {
             Self::RegisterRequest
@@ -166,7 +169,10 @@ mod tests {
         let bare = read_task_definition(r#"{"family":"a","revision":2,"status":"ACTIVE","compatibilities":["EC2"],"containerDefinitions":[]}"#).unwrap();
         assert_eq!(bare.form, InputForm::TaskDefinition);
         let json = serde_json::to_value(&bare.request).unwrap();
-        assert_eq!(json, serde_json::json!({"family":"a","containerDefinitions":[]}));
+        assert_eq!(
+            json,
+            serde_json::json!({"family":"a","containerDefinitions":[]})
+        );
     }
 
     #[test]
@@ -174,7 +180,10 @@ mod tests {
         let input = read_task_definition(r#"{"family":"a","pidMode":null,"ipcMode":null,"containerDefinitions":[{"name":"x","image":"y","cpu":null}]}"#).unwrap();
         assert_eq!(input.request.pid_mode, None);
         let json = serde_json::to_value(&input.request).unwrap();
-        assert_eq!(json, serde_json::json!({"family":"a","containerDefinitions":[{"name":"x","image":"y"}]}));
+        assert_eq!(
+            json,
+            serde_json::json!({"family":"a","containerDefinitions":[{"name":"x","image":"y"}]})
+        );
     }
 
     #[test]

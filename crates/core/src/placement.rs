@@ -1,1 +1,0 @@
-//! placement (under construction)

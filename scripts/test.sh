@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace, installing what it needs first.
+# Usage: scripts/test.sh        (CI runs exactly this through .ci/run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is required but not installed: $2" >&2; exit 2; }
+}
+
+need cargo "install Rust with rustup (https://rustup.rs)"
+need rustup "install Rust with rustup (https://rustup.rs); the wasm32 target is added through it"
+need node "install Node.js (Debian: apt-get install nodejs); it runs berth-core's wasm build in the native-vs-wasm test"
+
+step "toolchain: wasm32-unknown-unknown target, rustfmt, clippy"
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "berth-core builds for wasm32-unknown-unknown"
+cargo build -p berth-core --target wasm32-unknown-unknown --locked
+cargo build -p berth-wasm-probe --target wasm32-unknown-unknown --release --locked
+
+step "cargo test (unit, integration, doc tests; native-vs-wasm comparison included)"
+cargo test --workspace --locked
