@@ -12,6 +12,7 @@ need() {
 need cargo "install Rust with rustup (https://rustup.rs)"
 need rustup "install Rust with rustup (https://rustup.rs); the wasm32 target is added through it"
 need node "install Node.js (Debian: apt-get install nodejs); it runs berth-core's wasm build in the native-vs-wasm test"
+need python3 "install Python 3 with venv (Debian: apt-get install python3 python3-venv); the AWS CLI and boto3 tests run in a venv"
 
 step "toolchain: wasm32-unknown-unknown target, rustfmt, clippy"
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
@@ -30,3 +31,7 @@ cargo build -p berth-wasm-probe --target wasm32-unknown-unknown --release --lock
 
 step "cargo test (unit, integration, doc tests; native-vs-wasm comparison included)"
 cargo test --workspace --locked
+
+step "the real AWS CLI and boto3 against berth serve (tests/aws, venv in .venv)"
+cargo build -p berth --locked
+scripts/aws-tests.sh

@@ -42,7 +42,8 @@ fn snake(name: &str) -> String {
     let chars: Vec<char> = name.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
         if c.is_ascii_uppercase() {
-            let prev_lower = i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
+            let prev_lower =
+                i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
             let prev_upper = i > 0 && chars[i - 1].is_ascii_uppercase();
             if i > 0 && (prev_lower || (prev_upper && next_lower)) {
@@ -135,11 +136,15 @@ fn doc_line(html: Option<&Value>) -> String {
 }
 
 fn obj<'v>(v: &'v Value, key: &str) -> &'v Map<String, Value> {
-    v.get(key).and_then(Value::as_object).unwrap_or_else(|| panic!("model: missing object {key}"))
+    v.get(key)
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| panic!("model: missing object {key}"))
 }
 
 fn str_of<'v>(v: &'v Value, key: &str) -> &'v str {
-    v.get(key).and_then(Value::as_str).unwrap_or_else(|| panic!("model: missing string {key}"))
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("model: missing string {key}"))
 }
 
 /// Generates the Rust source of the model.
@@ -152,8 +157,11 @@ pub fn generate(spec: &Spec<'_>) -> String {
     let model: Value = serde_json::from_str(spec.model).expect("model is JSON");
     let shapes = obj(&model, "shapes");
     let sorted: BTreeMap<&String, &Value> = shapes.iter().collect();
-    let index: BTreeMap<&str, usize> =
-        sorted.keys().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = sorted
+        .keys()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
     let exceptions: BTreeSet<&str> = sorted
         .iter()
         .filter(|(_, s)| s.get("exception").is_some())
@@ -184,11 +192,17 @@ pub fn generate(spec: &Spec<'_>) -> String {
                 } else {
                     let _ = writeln!(out, "/// The `{name}` shape.");
                 }
-                out.push_str("#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]\n");
+                out.push_str(
+                    "#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]\n",
+                );
                 let _ = writeln!(out, "pub struct {} {{", type_name(name));
                 for (mname, member) in members {
                     let mdoc = doc_line(member.get("documentation"));
-                    let mdoc = if mdoc.is_empty() { format!("The `{mname}` member.") } else { mdoc };
+                    let mdoc = if mdoc.is_empty() {
+                        format!("The `{mname}` member.")
+                    } else {
+                        mdoc
+                    };
                     let _ = writeln!(out, "    /// {mdoc}");
                     if member.get("deprecated").and_then(Value::as_bool) == Some(true) {
                         out.push_str("    #[deprecated]\n");
@@ -230,24 +244,46 @@ pub fn generate(spec: &Spec<'_>) -> String {
                     let _ = writeln!(out, "    /// `{v}`");
                     let _ = writeln!(out, "    {},", variant_name(v));
                 }
-                out.push_str("    /// A value that is not in the model.\n    Unknown(String),\n}\n\n");
+                out.push_str(
+                    "    /// A value that is not in the model.\n    Unknown(String),\n}\n\n",
+                );
                 let _ = writeln!(out, "impl {tn} {{");
                 out.push_str("    /// Every value the model defines, in the model's order.\n");
-                let _ = writeln!(out, "    pub const VALUES: &'static [&'static str] = &[{}];", values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", "));
+                let _ = writeln!(
+                    out,
+                    "    pub const VALUES: &'static [&'static str] = &[{}];",
+                    values
+                        .iter()
+                        .map(|v| format!("{v:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
                 out.push_str("    /// The wire spelling.\n    pub fn as_str(&self) -> &str {\n        match self {\n");
                 for v in &values {
                     let _ = writeln!(out, "            Self::{} => {v:?},", variant_name(v));
                 }
                 out.push_str("            Self::Unknown(s) => s,\n        }\n    }\n");
                 out.push_str("    /// Whether the value is one the model defines.\n    pub fn is_known(&self) -> bool {\n        !matches!(self, Self::Unknown(_))\n    }\n}\n\n");
-                let _ = writeln!(out, "impl From<&str> for {tn} {{\n    fn from(s: &str) -> Self {{\n        match s {{");
+                let _ = writeln!(
+                    out,
+                    "impl From<&str> for {tn} {{\n    fn from(s: &str) -> Self {{\n        match s {{"
+                );
                 for v in &values {
                     let _ = writeln!(out, "            {v:?} => Self::{},", variant_name(v));
                 }
                 out.push_str("            other => Self::Unknown(other.to_string()),\n        }\n    }\n}\n\n");
-                let _ = writeln!(out, "impl std::fmt::Display for {tn} {{\n    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{\n        f.write_str(self.as_str())\n    }}\n}}\n");
-                let _ = writeln!(out, "impl Serialize for {tn} {{\n    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {{\n        s.serialize_str(self.as_str())\n    }}\n}}\n");
-                let _ = writeln!(out, "impl<'de> Deserialize<'de> for {tn} {{\n    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{\n        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;\n        Ok(Self::from(s.as_ref()))\n    }}\n}}\n");
+                let _ = writeln!(
+                    out,
+                    "impl std::fmt::Display for {tn} {{\n    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{\n        f.write_str(self.as_str())\n    }}\n}}\n"
+                );
+                let _ = writeln!(
+                    out,
+                    "impl Serialize for {tn} {{\n    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {{\n        s.serialize_str(self.as_str())\n    }}\n}}\n"
+                );
+                let _ = writeln!(
+                    out,
+                    "impl<'de> Deserialize<'de> for {tn} {{\n    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{\n        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;\n        Ok(Self::from(s.as_ref()))\n    }}\n}}\n"
+                );
             }
             _ => {}
         }
@@ -337,10 +373,18 @@ pub fn generate(spec: &Spec<'_>) -> String {
                 )
             }
             "integer" | "long" => {
-                format!("ShapeKind::Integer {{ min: {}, max: {} }}", fmt_opt(min), fmt_opt(max))
+                format!(
+                    "ShapeKind::Integer {{ min: {}, max: {} }}",
+                    fmt_opt(min),
+                    fmt_opt(max)
+                )
             }
             "double" | "float" => {
-                format!("ShapeKind::Double {{ min: {}, max: {} }}", fmt_opt(min), fmt_opt(max))
+                format!(
+                    "ShapeKind::Double {{ min: {}, max: {} }}",
+                    fmt_opt(min),
+                    fmt_opt(max)
+                )
             }
             "boolean" => "ShapeKind::Boolean".to_string(),
             "timestamp" => "ShapeKind::Timestamp".to_string(),
@@ -374,7 +418,11 @@ pub fn generate(spec: &Spec<'_>) -> String {
     out.push_str("#[doc(hidden)]\npub fn enum_knows(shape: &str, value: &str) -> Option<bool> {\n    Some(match shape {\n");
     for (name, shape) in &sorted {
         if str_of(shape, "type") == "string" && shape.get("enum").is_some() {
-            let _ = writeln!(out, "        {name:?} => {}::from(value).is_known(),", type_name(name));
+            let _ = writeln!(
+                out,
+                "        {name:?} => {}::from(value).is_known(),",
+                type_name(name)
+            );
         }
     }
     out.push_str("        _ => return None,\n    })\n}\n");
@@ -391,7 +439,10 @@ fn rust_type_of(shapes: &Map<String, Value>, shape_name: &str) -> String {
                 type_name(shape_name)
             }
         }
-        "list" => format!("Vec<{}>", rust_type_of(shapes, str_of(&shape["member"], "shape"))),
+        "list" => format!(
+            "Vec<{}>",
+            rust_type_of(shapes, str_of(&shape["member"], "shape"))
+        ),
         "map" => format!(
             "BTreeMap<{}, {}>",
             rust_type_of(shapes, str_of(&shape["key"], "shape")),
@@ -419,7 +470,10 @@ mod tests {
         assert_eq!(snake("taskARN"), "task_arn");
         assert_eq!(snake("sizeInGiB"), "size_in_gib");
         assert_eq!(variant_name("json-file"), "JsonFile");
-        assert_eq!(variant_name("WINDOWS_SERVER_2019_FULL"), "WindowsServer2019Full");
+        assert_eq!(
+            variant_name("WINDOWS_SERVER_2019_FULL"),
+            "WindowsServer2019Full"
+        );
         assert_eq!(variant_name("X86_64"), "X8664");
         assert_eq!(variant_name("awsvpc"), "Awsvpc");
     }
@@ -429,7 +483,10 @@ mod tests {
     fn generated_model_is_fresh() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let model = std::fs::read_to_string(root.join(crate::ECS_MODEL)).unwrap();
-        let want = generate(&Spec { model: &model, source_name: crate::ECS_MODEL });
+        let want = generate(&Spec {
+            model: &model,
+            source_name: crate::ECS_MODEL,
+        });
         let have = std::fs::read_to_string(root.join(crate::ECS_OUT)).unwrap();
         assert!(
             have == want,

@@ -19,7 +19,10 @@ fn main() -> std::process::ExitCode {
                     return std::process::ExitCode::from(2);
                 }
             };
-            let src = codegen::generate(&codegen::Spec { model: &model, source_name: ECS_MODEL });
+            let src = codegen::generate(&codegen::Spec {
+                model: &model,
+                source_name: ECS_MODEL,
+            });
             if let Err(e) = std::fs::write(root.join(ECS_OUT), src) {
                 eprintln!("xtask: cannot write {ECS_OUT}: {e}");
                 return std::process::ExitCode::from(2);

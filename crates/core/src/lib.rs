@@ -40,5 +40,6 @@ pub mod diff;
 pub mod json;
 pub mod model;
 pub mod placement;
+pub mod protocol;
 pub mod scaling;
 pub mod validate;

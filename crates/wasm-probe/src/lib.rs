@@ -5,15 +5,23 @@
 //! It deliberately uses no wasm-bindgen: two exported functions and a string in linear memory
 //! are all Node needs, and the probe stays independent of the dashboard's toolchain.
 
-use berth_core::validate::{validate_task_definition, Options};
+use berth_core::validate::{Options, validate_task_definition};
 
 /// Documents the probe validates, embedded so both builds see the same bytes.
 const DOCUMENTS: &[&str] = &[
-    include_str!("../../../testdata/corpus/taskdefs/024-aws-samples-amazon-ecs-firelens-examples-fb-newrelic.json"),
-    include_str!("../../../testdata/corpus/taskdefs/022-aws-samples-amazon-ecs-firelens-examples-fb-logstash.json"),
+    include_str!(
+        "../../../testdata/corpus/taskdefs/024-aws-samples-amazon-ecs-firelens-examples-fb-newrelic.json"
+    ),
+    include_str!(
+        "../../../testdata/corpus/taskdefs/022-aws-samples-amazon-ecs-firelens-examples-fb-logstash.json"
+    ),
     include_str!("../../../testdata/corpus/taskdefs/085-kayac-ecspresso-tests-td-in-tags.json"),
-    include_str!("../../../testdata/corpus/taskdefs/123-awsdocs-amazon-ecs-developer-guide-doc-full-template.json"),
-    include_str!("../../../testdata/corpus/taskdefs/134-Banbury-inc-banbury-cloud-backend-cli-skeleton.json"),
+    include_str!(
+        "../../../testdata/corpus/taskdefs/123-awsdocs-amazon-ecs-developer-guide-doc-full-template.json"
+    ),
+    include_str!(
+        "../../../testdata/corpus/taskdefs/134-Banbury-inc-banbury-cloud-backend-cli-skeleton.json"
+    ),
     "{\"family\": \"x\", \"containerDefinitions\": [",
 ];
 

@@ -9,7 +9,8 @@ use std::process::Command;
 #[test]
 fn wasm_build_agrees_with_native() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let wasm = target.join("wasm32-unknown-unknown/release/berth_wasm_probe.wasm");
     assert!(
         wasm.exists(),
@@ -21,9 +22,16 @@ fn wasm_build_agrees_with_native() {
         .arg(&wasm)
         .output()
         .expect("node runs (Debian: apt-get install nodejs)");
-    assert!(out.status.success(), "node failed: {}", String::from_utf8_lossy(&out.stderr));
-    let from_wasm: Vec<String> = serde_json::from_slice(&out.stdout).expect("probe prints a JSON list");
-    let native: Vec<String> = (0..berth_wasm_probe::CASES).map(berth_wasm_probe::case_output).collect();
+    assert!(
+        out.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_wasm: Vec<String> =
+        serde_json::from_slice(&out.stdout).expect("probe prints a JSON list");
+    let native: Vec<String> = (0..berth_wasm_probe::CASES)
+        .map(berth_wasm_probe::case_output)
+        .collect();
     assert_eq!(from_wasm.len(), native.len());
     for (i, (w, n)) in from_wasm.iter().zip(&native).enumerate() {
         assert_eq!(w, n, "case {i} differs between wasm and native");

@@ -368,6 +368,28 @@ impl Expression {
     }
 }
 
+impl Expression {
+    /// The attribute names the expression reads, or `None` when it reads any other subject:
+    /// then its result for an instance is a function of those attributes' values alone.
+    pub(crate) fn attribute_names(&self) -> Option<Vec<&str>> {
+        fn walk<'a>(n: &'a Node, out: &mut Vec<&'a str>) -> bool {
+            match n {
+                Node::Pred(Subject::Attribute(name), _) => {
+                    if !out.contains(&name.as_str()) {
+                        out.push(name);
+                    }
+                    true
+                }
+                Node::Pred(..) => false,
+                Node::Not(inner) => walk(inner, out),
+                Node::And(v) | Node::Or(v) => v.iter().all(|n| walk(n, out)),
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, &mut out).then_some(out)
+    }
+}
+
 fn node_is_dynamic(n: &Node) -> bool {
     match n {
         Node::Pred(s, _) => s.is_dynamic(),

@@ -37,7 +37,12 @@
 //! `memberOf` without `runningTasksCount`/`task:group`) are memoised per instance; instances are
 //! indexed by attribute value, so a leading `spread(attribute:…)` only scans the least-loaded
 //! values; per-instance cpu/memory/GPU live in flat arrays; placing a task updates counters in
-//! place instead of copying the snapshot. See `benches/placement.rs`.
+//! place instead of copying the snapshot. When the strategies after a leading
+//! `spread(attribute:…)` depend only on the instance (`binpack`, `spread(instanceId)`), the
+//! candidates are kept in a segment tree keyed by those ranks (one per request shape, refreshed
+//! for the one instance each placement or stop changes), so selecting a task costs O(log n)
+//! instead of a scan; the selector's seeded tie-breaking is replayed exactly, so plans are the
+//! same either way. See `benches/placement.rs` and the Placement section of `BENCHMARKS.md`.
 //!
 //! ```
 //! use berth_core::placement::*;
@@ -61,6 +66,7 @@ mod cluster;
 pub mod cql;
 mod engine;
 pub mod fixtures;
+mod index;
 mod rng;
 
 use serde::{Deserialize, Serialize};

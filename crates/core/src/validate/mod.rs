@@ -201,11 +201,7 @@ pub fn validate_task_definition(text: &str, options: &Options) -> Report {
         read_only_shape,
         &mut path,
     );
-    let type_errors = walker
-        .findings
-        .iter()
-        .any(|f| matches!(f.code, "type" | "range"));
-    drop(walker);
+    let type_errors = findings.iter().any(|f| matches!(f.code, "type" | "range"));
 
     // Rules that work on an absolute pointer must know where the task definition starts.
     let mut rule_findings = Vec::new();

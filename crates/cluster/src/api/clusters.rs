@@ -1,0 +1,278 @@
+//! CreateCluster, DescribeClusters, ListClusters, UpdateCluster, UpdateClusterSettings,
+//! DeleteCluster, PutClusterCapacityProviders, DescribeCapacityProviders.
+
+use berth_core::model as m;
+use berth_core::protocol::{AwsError, ErrorCode};
+use serde_json::{Value, json};
+
+use super::{
+    Page, Read, Write, active_cluster_mut, check_tags, cluster_name, failure, out, valid_name,
+};
+use crate::state::{ClusterRec, Env, Key};
+
+/// The capacity providers every cluster can use.
+pub(crate) const FARGATE_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
+
+/// A new ACTIVE cluster record.
+pub(crate) fn new_cluster(env: &Env, name: &str) -> ClusterRec {
+    ClusterRec {
+        name: name.into(),
+        arn: env.cluster_arn(name),
+        status: "ACTIVE".into(),
+        ..ClusterRec::default()
+    }
+}
+
+/// The wire form of a cluster, with the parts `include` asks for.
+pub(crate) fn view(c: &ClusterRec, include: &[m::ClusterField]) -> m::Cluster {
+    let has = |f: &str| include.iter().any(|i| i.as_str() == f);
+    let (mut running, mut pending) = (0i32, 0i32);
+    for id in &c.live {
+        if let Some(t) = c.tasks.get(id) {
+            match t.last_status() {
+                "RUNNING" => running += 1,
+                "STOPPED" => {}
+                _ => pending += 1,
+            }
+        }
+    }
+    let instances = c
+        .instances
+        .values()
+        .filter(|i| matches!(i.ci.status.as_str(), "ACTIVE" | "DRAINING"))
+        .count() as i32;
+    let services = c
+        .services
+        .values()
+        .filter(|s| s.service.status.as_deref() == Some("ACTIVE"))
+        .count() as i32;
+    let mut stats = Vec::new();
+    if has("STATISTICS") {
+        let kv = |n: &str, v: i32| m::KeyValuePair {
+            name: Some(n.into()),
+            value: Some(v.to_string()),
+        };
+        stats = vec![
+            kv("runningEC2TasksCount", running),
+            kv("pendingEC2TasksCount", pending),
+            kv("activeEC2ServiceCount", services),
+        ];
+    }
+    m::Cluster {
+        cluster_arn: Some(c.arn.clone()),
+        cluster_name: Some(c.name.clone()),
+        status: Some(c.status.clone()),
+        registered_container_instances_count: Some(instances),
+        running_tasks_count: Some(running),
+        pending_tasks_count: Some(pending),
+        active_services_count: Some(services),
+        statistics: Some(stats),
+        tags: has("TAGS").then(|| c.tags.clone()),
+        settings: has("SETTINGS").then(|| c.settings.clone()),
+        configuration: if has("CONFIGURATIONS") {
+            c.configuration.clone()
+        } else {
+            None
+        },
+        capacity_providers: Some(c.capacity_providers.clone()),
+        default_capacity_provider_strategy: Some(c.default_strategy.clone()),
+        ..m::Cluster::default()
+    }
+}
+
+fn check_providers(
+    providers: &[String],
+    strategy: &[m::CapacityProviderStrategyItem],
+) -> Result<(), AwsError> {
+    for p in providers {
+        if !FARGATE_PROVIDERS.contains(&p.as_str()) {
+            return Err(AwsError::invalid_parameter(format!(
+                "The specified capacity provider {p} does not exist. The local cluster has FARGATE and FARGATE_SPOT."
+            )));
+        }
+    }
+    super::tasks::check_strategy(strategy, Some(providers))
+}
+
+pub(crate) fn create(w: &mut Write<'_>, req: m::CreateClusterRequest) -> Result<Value, AwsError> {
+    let name = req.cluster_name.clone().unwrap_or_else(|| "default".into());
+    if !valid_name(&name) {
+        return Err(AwsError::invalid_parameter(
+            "Cluster name can have up to 255 characters: letters (upper and lower case), numbers, underscores and hyphens.",
+        ));
+    }
+    let tags = req.tags.clone().unwrap_or_default();
+    check_tags(&tags)?;
+    let providers = req.capacity_providers.clone().unwrap_or_default();
+    let strategy = req
+        .default_capacity_provider_strategy
+        .clone()
+        .unwrap_or_default();
+    check_providers(&providers, &strategy)?;
+    if let Some(c) = w.st.clusters.get(&name).filter(|c| c.status == "ACTIVE") {
+        // ECS answers CreateCluster for an existing active cluster with that cluster.
+        return out(json!({"cluster": view(c, &[])}));
+    }
+    let old = w.st.clusters.remove(&name);
+    let mut c = new_cluster(w.env, &name);
+    if let Some(old) = old {
+        // Re-creating an INACTIVE cluster keeps its (stopped) history.
+        c.tasks = old.tasks;
+        c.services = old.services;
+        c.instances = old.instances;
+    }
+    c.tags = tags;
+    c.settings = req.settings.unwrap_or_default();
+    c.configuration = req.configuration;
+    c.capacity_providers = providers;
+    c.default_strategy = strategy;
+    let v = view(&c, &[]);
+    w.st.clusters.insert(name.clone(), c);
+    w.dirty.insert(Key::Cluster(name));
+    out(json!({"cluster": v}))
+}
+
+pub(crate) fn describe(r: &Read<'_>, req: m::DescribeClustersRequest) -> Result<Value, AwsError> {
+    let names = req.clusters.unwrap_or_else(|| vec!["default".into()]);
+    if names.len() > 100 {
+        return Err(AwsError::invalid_parameter(
+            "At most 100 clusters can be described at once.",
+        ));
+    }
+    let include = req.include.unwrap_or_default();
+    let mut clusters = Vec::new();
+    let mut failures = Vec::new();
+    for n in names {
+        let name = cluster_name(Some(&n))?;
+        match r.st.clusters.get(&name) {
+            Some(c) => clusters.push(view(c, &include)),
+            None => failures.push(failure(r.env.cluster_arn(&name), "MISSING")),
+        }
+    }
+    out(json!({"clusters": clusters, "failures": failures}))
+}
+
+pub(crate) fn list(r: &Read<'_>, req: m::ListClustersRequest) -> Result<Value, AwsError> {
+    let page = Page::new(
+        "ListClusters",
+        req.next_token.as_deref(),
+        req.max_results,
+        100,
+        100,
+    )?;
+    let (arns, next) = page.take(
+        "ListClusters",
+        r.st.clusters
+            .values()
+            .filter(|c| c.status == "ACTIVE")
+            .map(|c| (c.name.clone(), c.arn.clone())),
+    );
+    out(json!({"clusterArns": arns, "nextToken": next}))
+}
+
+pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateClusterRequest) -> Result<Value, AwsError> {
+    let c = active_cluster_mut(w.st, req.cluster.as_deref())?;
+    if let Some(s) = req.settings {
+        c.settings = s;
+    }
+    if let Some(cfg) = req.configuration {
+        c.configuration = Some(cfg);
+    }
+    // ECS answers UpdateCluster with the cluster's settings included.
+    let v = view(c, &["SETTINGS".into()]);
+    w.dirty.insert(Key::Cluster(c.name.clone()));
+    out(json!({"cluster": v}))
+}
+
+pub(crate) fn update_settings(
+    w: &mut Write<'_>,
+    req: m::UpdateClusterSettingsRequest,
+) -> Result<Value, AwsError> {
+    let c = active_cluster_mut(w.st, req.cluster.as_deref())?;
+    let settings = req
+        .settings
+        .ok_or_else(|| AwsError::invalid_parameter("settings is required."))?;
+    for s in settings {
+        c.settings.retain(|x| x.name != s.name);
+        c.settings.push(s);
+    }
+    let v = view(c, &["SETTINGS".into()]);
+    w.dirty.insert(Key::Cluster(c.name.clone()));
+    out(json!({"cluster": v}))
+}
+
+pub(crate) fn delete(w: &mut Write<'_>, req: m::DeleteClusterRequest) -> Result<Value, AwsError> {
+    let c = active_cluster_mut(w.st, req.cluster.as_deref())?;
+    if c.instances
+        .values()
+        .any(|i| matches!(i.ci.status.as_str(), "ACTIVE" | "DRAINING"))
+    {
+        return Err(AwsError::new(
+            ErrorCode::ClusterContainsContainerInstancesException,
+            "The Cluster cannot be deleted while Container Instances are active or draining.",
+        ));
+    }
+    if c.services
+        .values()
+        .any(|s| matches!(s.service.status.as_deref(), Some("ACTIVE" | "DRAINING")))
+    {
+        return Err(AwsError::new(
+            ErrorCode::ClusterContainsServicesException,
+            "The Cluster cannot be deleted while Services are active.",
+        ));
+    }
+    if c.tasks.values().any(|t| !t.is_stopped()) {
+        return Err(AwsError::new(
+            ErrorCode::ClusterContainsTasksException,
+            "The Cluster cannot be deleted while Tasks are active.",
+        ));
+    }
+    c.status = "INACTIVE".into();
+    let v = view(c, &[]);
+    w.dirty.insert(Key::Cluster(c.name.clone()));
+    out(json!({"cluster": v}))
+}
+
+pub(crate) fn put_capacity_providers(
+    w: &mut Write<'_>,
+    req: m::PutClusterCapacityProvidersRequest,
+) -> Result<Value, AwsError> {
+    let providers = req
+        .capacity_providers
+        .ok_or_else(|| AwsError::invalid_parameter("capacityProviders is required."))?;
+    let strategy = req.default_capacity_provider_strategy.ok_or_else(|| {
+        AwsError::invalid_parameter("defaultCapacityProviderStrategy is required.")
+    })?;
+    check_providers(&providers, &strategy)?;
+    let c = active_cluster_mut(w.st, req.cluster.as_deref())?;
+    c.capacity_providers = providers;
+    c.default_strategy = strategy;
+    let v = view(c, &[]);
+    w.dirty.insert(Key::Cluster(c.name.clone()));
+    out(json!({"cluster": v}))
+}
+
+pub(crate) fn describe_capacity_providers(
+    r: &Read<'_>,
+    req: m::DescribeCapacityProvidersRequest,
+) -> Result<Value, AwsError> {
+    let wanted = req
+        .capacity_providers
+        .unwrap_or_else(|| FARGATE_PROVIDERS.iter().map(|s| s.to_string()).collect());
+    let mut providers = Vec::new();
+    let mut failures = Vec::new();
+    for w in wanted {
+        let name = super::last_segment(&w).to_string();
+        let arn = r
+            .env
+            .arn(berth_core::protocol::Resource::CapacityProvider { name: name.clone() });
+        if FARGATE_PROVIDERS.contains(&name.as_str()) {
+            providers.push(
+                json!({"capacityProviderArn": arn, "name": name, "status": "ACTIVE", "tags": []}),
+            );
+        } else {
+            failures.push(failure(arn, "MISSING"));
+        }
+    }
+    out(json!({"capacityProviders": providers, "failures": failures}))
+}

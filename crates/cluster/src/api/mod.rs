@@ -1,0 +1,347 @@
+//! The ECS operations: one function per action over the in-memory state.
+//!
+//! Reads get `&State`; writes get `&mut State` and a set of dirty keys the caller commits to
+//! the store before answering. Every handler validates before it mutates, so an error leaves
+//! the state as it was.
+
+use std::collections::BTreeSet;
+
+use berth_core::protocol::{Arn, AwsError, ErrorCode, PageToken, Resource, page_size};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::state::{ClusterRec, Env, Key, State};
+
+pub(crate) mod autoscaling;
+mod clusters;
+mod instances;
+pub(crate) mod logs;
+mod services;
+mod tags;
+mod taskdefs;
+mod tasks;
+
+pub(crate) use services::reconcile_service;
+pub(crate) use tasks::apply_runtime_event;
+
+/// What a read handler sees.
+pub(crate) struct Read<'a> {
+    pub st: &'a State,
+    pub env: &'a Env,
+    #[allow(dead_code)] // reason: kept symmetric with Write; reads that report ages will use it
+    pub now: DateTime<Utc>,
+}
+
+/// What a write handler sees.
+pub(crate) struct Write<'a> {
+    pub st: &'a mut State,
+    pub dirty: &'a mut BTreeSet<Key>,
+    pub env: &'a Env,
+    pub now: DateTime<Utc>,
+}
+
+/// Actions that never change state (they take the read lock and commit nothing).
+pub(crate) fn is_read_only(action: &str) -> bool {
+    action.starts_with("Describe") || action.starts_with("List") || action == "GetTaskProtection"
+}
+
+/// Runs a read-only action.
+pub(crate) fn read(r: &Read<'_>, action: &str, body: &[u8]) -> Result<Value, AwsError> {
+    match action {
+        "DescribeClusters" => clusters::describe(r, input(body)?),
+        "ListClusters" => clusters::list(r, input(body)?),
+        "DescribeCapacityProviders" => clusters::describe_capacity_providers(r, input(body)?),
+        "DescribeTaskDefinition" => taskdefs::describe(r, input(body)?),
+        "ListTaskDefinitions" => taskdefs::list(r, input(body)?),
+        "ListTaskDefinitionFamilies" => taskdefs::list_families(r, input(body)?),
+        "DescribeTasks" => tasks::describe(r, input(body)?),
+        "ListTasks" => tasks::list(r, input(body)?),
+        "GetTaskProtection" => tasks::get_protection(r, input(body)?),
+        "ListContainerInstances" => instances::list(r, input(body)?),
+        "DescribeContainerInstances" => instances::describe(r, input(body)?),
+        "ListAttributes" => instances::list_attributes(r, input(body)?),
+        "ListTagsForResource" => tags::list(r, input(body)?),
+        "DescribeServices" => services::describe(r, input(body)?),
+        "ListServices" => services::list(r, input(body)?),
+        "ListServiceDeployments" => services::list_deployments(r, input(body)?),
+        "DescribeServiceDeployments" => services::describe_deployments(r, input(body)?),
+        "DescribeServiceRevisions" => services::describe_revisions(r, input(body)?),
+        _ => Err(not_implemented(action)),
+    }
+}
+
+/// Runs a mutating action.
+pub(crate) fn write(w: &mut Write<'_>, action: &str, body: &[u8]) -> Result<Value, AwsError> {
+    match action {
+        "CreateCluster" => clusters::create(w, input(body)?),
+        "UpdateCluster" => clusters::update(w, input(body)?),
+        "UpdateClusterSettings" => clusters::update_settings(w, input(body)?),
+        "DeleteCluster" => clusters::delete(w, input(body)?),
+        "PutClusterCapacityProviders" => clusters::put_capacity_providers(w, input(body)?),
+        "RegisterTaskDefinition" => taskdefs::register(w, body),
+        "DeregisterTaskDefinition" => taskdefs::deregister(w, input(body)?),
+        "DeleteTaskDefinitions" => taskdefs::delete(w, input(body)?),
+        "RunTask" => tasks::run(w, input(body)?),
+        "StartTask" => tasks::start(w, input(body)?),
+        "StopTask" => tasks::stop(w, input(body)?),
+        "UpdateTaskProtection" => tasks::update_protection(w, input(body)?),
+        "UpdateContainerInstancesState" => instances::update_state(w, input(body)?),
+        "DeregisterContainerInstance" => instances::deregister(w, input(body)?),
+        "PutAttributes" => instances::put_attributes(w, input(body)?),
+        "DeleteAttributes" => instances::delete_attributes(w, input(body)?),
+        "TagResource" => tags::tag(w, input(body)?),
+        "UntagResource" => tags::untag(w, input(body)?),
+        "CreateService" => services::create(w, input(body)?),
+        "UpdateService" => services::update(w, input(body)?),
+        "DeleteService" => services::delete(w, input(body)?),
+        "StopServiceDeployment" => services::stop_deployment(w, input(body)?),
+        _ => Err(not_implemented(action)),
+    }
+}
+
+/// The error for an ECS action this server does not implement yet.
+pub(crate) fn not_implemented(action: &str) -> AwsError {
+    AwsError::new(
+        ErrorCode::UnsupportedFeatureException,
+        format!("{action} is not implemented by the Berth local cluster yet."),
+    )
+}
+
+/// Parses a request body (an empty body is `{}`).
+pub(crate) fn input<T: DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    // serde would read a JSON array as a struct; the protocol takes only objects.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
+        && serde_json::from_slice::<Value>(body).is_ok()
+    {
+        return Err(AwsError::new(
+            ErrorCode::SerializationException,
+            "Invalid request body: expected a JSON object.",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let message = if e.is_syntax() || e.is_eof() {
+            format!("Malformed JSON request body: {e}")
+        } else {
+            format!("Invalid request body: {e}")
+        };
+        AwsError::new(ErrorCode::SerializationException, message)
+    })
+}
+
+/// Serialises a response.
+pub(crate) fn out<T: Serialize>(v: T) -> Result<Value, AwsError> {
+    let mut v = serde_json::to_value(v)
+        .map_err(|e| AwsError::new(ErrorCode::ServerException, e.to_string()))?;
+    drop_nulls(&mut v);
+    Ok(v)
+}
+
+/// AWS leaves unset members out of responses instead of sending `null`.
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+/// The cluster name a `cluster` parameter names (name or ARN; absent means `default`).
+pub(crate) fn cluster_name(param: Option<&str>) -> Result<String, AwsError> {
+    match param {
+        None | Some("") => Ok("default".into()),
+        Some(p) if p.starts_with("arn:") => match Arn::parse(p) {
+            Ok(Arn {
+                resource: Resource::Cluster { name },
+                ..
+            }) => Ok(name),
+            _ => Err(AwsError::invalid_parameter(format!(
+                "Invalid cluster ARN: {p}"
+            ))),
+        },
+        Some(p) => Ok(p.into()),
+    }
+}
+
+/// An ACTIVE cluster, or `ClusterNotFoundException`.
+pub(crate) fn active_cluster<'a>(
+    st: &'a State,
+    param: Option<&str>,
+) -> Result<&'a ClusterRec, AwsError> {
+    let name = cluster_name(param)?;
+    st.clusters
+        .get(&name)
+        .filter(|c| c.status == "ACTIVE")
+        .ok_or_else(AwsError::cluster_not_found)
+}
+
+/// The mutable ACTIVE cluster, or `ClusterNotFoundException`.
+pub(crate) fn active_cluster_mut<'a>(
+    st: &'a mut State,
+    param: Option<&str>,
+) -> Result<&'a mut ClusterRec, AwsError> {
+    let name = cluster_name(param)?;
+    st.clusters
+        .get_mut(&name)
+        .filter(|c| c.status == "ACTIVE")
+        .ok_or_else(AwsError::cluster_not_found)
+}
+
+/// The last path segment of an ARN, or the text itself (task ids, instance ids, names).
+pub(crate) fn last_segment(s: &str) -> &str {
+    if s.starts_with("arn:") {
+        s.rsplit('/').next().unwrap_or(s)
+    } else {
+        s
+    }
+}
+
+/// One page of `items` (already in order) starting after the token's cursor.
+pub(crate) struct Page {
+    pub size: usize,
+    pub after: Option<String>,
+}
+
+impl Page {
+    pub(crate) fn new(
+        op: &str,
+        token: Option<&str>,
+        max_results: Option<i32>,
+        default: usize,
+        max: usize,
+    ) -> Result<Page, AwsError> {
+        let size = page_size(max_results, default, max)?;
+        let after = match token {
+            Some(t) if !t.is_empty() => Some(PageToken::decode(op, t)?.cursor),
+            _ => None,
+        };
+        Ok(Page { size, after })
+    }
+
+    /// Takes a page from items sorted by key; returns the page and the next token.
+    pub(crate) fn take<T>(
+        &self,
+        op: &str,
+        items: impl Iterator<Item = (String, T)>,
+    ) -> (Vec<T>, Option<String>) {
+        self.take_by(op, items, false)
+    }
+
+    /// As [`Page::take`] for items sorted by descending key.
+    pub(crate) fn take_desc<T>(
+        &self,
+        op: &str,
+        items: impl Iterator<Item = (String, T)>,
+    ) -> (Vec<T>, Option<String>) {
+        self.take_by(op, items, true)
+    }
+
+    fn take_by<T>(
+        &self,
+        op: &str,
+        items: impl Iterator<Item = (String, T)>,
+        desc: bool,
+    ) -> (Vec<T>, Option<String>) {
+        let mut out = Vec::new();
+        let mut last = None;
+        let mut more = false;
+        for (k, v) in items {
+            if self
+                .after
+                .as_ref()
+                .is_some_and(|a| if desc { &k >= a } else { &k <= a })
+            {
+                continue;
+            }
+            if out.len() == self.size {
+                more = true;
+                break;
+            }
+            last = Some(k);
+            out.push(v);
+        }
+        let next = if more {
+            last.map(|k| PageToken::new(op, &k).encode())
+        } else {
+            None
+        };
+        (out, next)
+    }
+}
+
+/// `failures[]` entry.
+pub(crate) fn failure(arn: impl Into<String>, reason: &str) -> berth_core::model::Failure {
+    berth_core::model::Failure {
+        arn: Some(arn.into()),
+        reason: Some(reason.into()),
+        detail: None,
+    }
+}
+
+/// Checks tags as ECS does (≤50, key 1–128, value ≤256, no `aws:` prefix).
+pub(crate) fn check_tags(tags: &[berth_core::model::Tag]) -> Result<(), AwsError> {
+    if tags.len() > 50 {
+        return Err(AwsError::invalid_parameter(
+            "A resource can have at most 50 tags.",
+        ));
+    }
+    for t in tags {
+        let key = t.key.as_deref().unwrap_or_default();
+        if key.is_empty() || key.chars().count() > 128 {
+            return Err(AwsError::invalid_parameter(
+                "Tag keys must be between 1 and 128 characters.",
+            ));
+        }
+        if key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(AwsError::invalid_parameter(
+                "Tag keys cannot start with the reserved prefix 'aws:'.",
+            ));
+        }
+        if t.value.as_deref().unwrap_or_default().chars().count() > 256 {
+            return Err(AwsError::invalid_parameter(
+                "Tag values can be at most 256 characters.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a name is 1–255 of `[A-Za-z0-9_-]`.
+pub(crate) fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Epoch-seconds timestamp.
+pub(crate) fn ts(t: DateTime<Utc>) -> berth_core::model::Timestamp {
+    berth_core::model::Timestamp::from_datetime(t)
+}
+
+/// Merges tags by key (TagResource semantics).
+pub(crate) fn merge_tags(into: &mut Vec<berth_core::model::Tag>, add: &[berth_core::model::Tag]) {
+    for t in add {
+        into.retain(|x| x.key != t.key);
+        into.push(t.clone());
+    }
+}
+
+pub(crate) use clusters::new_cluster;
+
+/// Finds a task definition by reference (used outside the handlers).
+pub(crate) fn resolve_task_definition<'a>(
+    st: &'a State,
+    reference: &str,
+) -> Option<&'a crate::state::TaskDefRec> {
+    taskdefs::resolve(st, reference)
+}

@@ -1,0 +1,1469 @@
+//! CreateService, UpdateService, DeleteService, DescribeServices, ListServices,
+//! ListServiceDeployments, DescribeServiceDeployments, DescribeServiceRevisions,
+//! StopServiceDeployment, and the per-service reconcile step the reconciler runs.
+
+use std::collections::BTreeSet;
+
+use berth_core::deploy as dp;
+use berth_core::model as m;
+use berth_core::placement as pl;
+use berth_core::protocol::{Arn, AwsError, ErrorCode, Resource};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::taskdefs::resolve;
+use super::tasks::{
+    Launch, NewTask, check_launch, choose_launch, make_task, placement_inputs, request_stop,
+    requirements, zone_of,
+};
+use super::{
+    Page, Read, Write, active_cluster, active_cluster_mut, check_tags, failure, last_segment, out,
+    ts, valid_name,
+};
+use crate::state::{ClusterRec, Env, Key, ServiceRec, State, TaskDefRec, View};
+
+/// Service events kept per service (DescribeServices shows the newest 100).
+const EVENTS_KEPT: usize = 1000;
+
+/// Ids for [`dp::step`], drawn from the stored random source.
+struct Ids<'a> {
+    st: &'a mut pl::SplitMix64,
+}
+
+impl dp::IdSource for Ids<'_> {
+    fn task_id(&mut self) -> String {
+        format!("{:016x}{:016x}", self.st.next_u64(), self.st.next_u64())
+    }
+    fn deployment_id(&mut self) -> String {
+        format!(
+            "ecs-svc/{:019}",
+            self.st.next_u64() % 10_000_000_000_000_000_000
+        )
+    }
+}
+
+fn to_spec_config(c: Option<&m::DeploymentConfiguration>) -> dp::DeploymentConfiguration {
+    let Some(c) = c else {
+        return dp::DeploymentConfiguration::default();
+    };
+    dp::DeploymentConfiguration {
+        maximum_percent: c.maximum_percent,
+        minimum_healthy_percent: c.minimum_healthy_percent,
+        deployment_circuit_breaker: c.deployment_circuit_breaker.as_ref().map(|b| {
+            dp::DeploymentCircuitBreaker {
+                enable: b.enable.unwrap_or(false),
+                rollback: b.rollback.unwrap_or(false),
+                reset_on_healthy_task: b.reset_on_healthy_task,
+                threshold_configuration: b.threshold_configuration.as_ref().and_then(|t| {
+                    let kind = match t.r#type.as_ref()?.as_str() {
+                        "COUNT" => dp::ThresholdType::Count,
+                        "UNBOUNDED_PERCENT" => dp::ThresholdType::UnboundedPercent,
+                        _ => dp::ThresholdType::BoundedPercent,
+                    };
+                    Some(dp::ThresholdConfiguration {
+                        threshold_type: kind,
+                        value: t.value?,
+                    })
+                }),
+            }
+        }),
+    }
+}
+
+fn health_checked(td: &TaskDefRec) -> bool {
+    td.td
+        .container_definitions
+        .iter()
+        .flatten()
+        .any(|c| c.essential.unwrap_or(true) && c.health_check.is_some())
+}
+
+fn new_event(st: &mut pl::SplitMix64, now: DateTime<Utc>, message: String) -> m::ServiceEvent {
+    let a = st.next_u64();
+    let b = st.next_u64();
+    m::ServiceEvent {
+        id: Some(format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xffff,
+            b >> 48,
+            b & 0xffff_ffff_ffff
+        )),
+        created_at: Some(ts(now)),
+        message: Some(message),
+    }
+}
+
+fn push_events(
+    rec: &mut ServiceRec,
+    rng: &mut pl::SplitMix64,
+    now: DateTime<Utc>,
+    messages: Vec<String>,
+) {
+    for msg in messages {
+        rec.events.insert(0, new_event(rng, now, msg));
+    }
+    rec.events.truncate(EVENTS_KEPT);
+}
+
+fn str_of<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn deployment_arn(env: &Env, cluster: &str, service: &str, id: &str) -> String {
+    env.arn(Resource::ServiceDeployment {
+        cluster: cluster.into(),
+        service: service.into(),
+        id: id.trim_start_matches("ecs-svc/").into(),
+    })
+}
+
+fn revision_arn(env: &Env, cluster: &str, service: &str, id: &str) -> String {
+    env.arn(Resource::ServiceRevision {
+        cluster: cluster.into(),
+        service: service.into(),
+        id: id.trim_start_matches("ecs-svc/").into(),
+    })
+}
+
+/// The wire form of a service.
+pub(crate) fn view(c: &ClusterRec, rec: &ServiceRec, with_tags: bool) -> m::Service {
+    let mut s = rec.service.clone();
+    let (mut running, mut pending) = (0, 0);
+    for id in &rec.tasks {
+        if let Some(t) = c.tasks.get(id) {
+            if t.desired_status() == "RUNNING" {
+                match t.last_status() {
+                    "RUNNING" => running += 1,
+                    "STOPPED" => {}
+                    _ => pending += 1,
+                }
+            }
+        }
+    }
+    s.running_count = Some(running);
+    s.pending_count = Some(pending);
+    s.desired_count = Some(rec.deploy.spec.desired_count as i32);
+    s.task_definition = rec.deploy.primary().map(|d| d.task_definition.clone());
+    s.deployments = Some(
+        rec.deploy
+            .deployments
+            .iter()
+            .rev()
+            .filter(|d| d.status != dp::DeploymentStatus::Inactive)
+            .map(|d| m::Deployment {
+                id: Some(d.id.clone()),
+                status: Some(str_of(&d.status)),
+                task_definition: Some(d.task_definition.clone()),
+                desired_count: Some(d.desired_count as i32),
+                pending_count: Some(d.pending_count as i32),
+                running_count: Some(d.running_count as i32),
+                failed_tasks: Some(d.failed_tasks as i32),
+                created_at: Some(ts(d.created_at)),
+                updated_at: Some(ts(d.updated_at)),
+                launch_type: s.launch_type.clone(),
+                capacity_provider_strategy: s.capacity_provider_strategy.clone(),
+                network_configuration: s.network_configuration.clone(),
+                rollout_state: Some(m::DeploymentRolloutState::from(
+                    str_of(&d.rollout_state).as_str(),
+                )),
+                rollout_state_reason: Some(d.rollout_state_reason.clone()),
+                ..m::Deployment::default()
+            })
+            .collect(),
+    );
+    s.events = Some(rec.events.iter().take(100).cloned().collect());
+    if let Some(p) = rec.deploy.primary() {
+        s.current_service_deployment = Some(deployment_arn_from(&s, &p.id));
+    }
+    if !with_tags {
+        s.tags = None;
+    }
+    s
+}
+
+fn deployment_arn_from(s: &m::Service, id: &str) -> String {
+    // service ARN: arn:…:service/<cluster>/<name> → arn:…:service-deployment/<cluster>/<name>/<id>
+    let arn = s.service_arn.clone().unwrap_or_default();
+    format!(
+        "{}/{}",
+        arn.replacen(":service/", ":service-deployment/", 1),
+        id.trim_start_matches("ecs-svc/")
+    )
+}
+
+pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<Value, AwsError> {
+    let name = req
+        .service_name
+        .clone()
+        .ok_or_else(|| AwsError::invalid_parameter("serviceName is required."))?;
+    if !valid_name(&name) {
+        return Err(AwsError::invalid_parameter(
+            "Service name can have up to 255 characters: letters (upper and lower case), numbers, underscores and hyphens.",
+        ));
+    }
+    let cluster = active_cluster(w.st, req.cluster.as_deref())?.name.clone();
+    let strategy = req
+        .scheduling_strategy
+        .as_ref()
+        .map_or("REPLICA", |s| s.as_str())
+        .to_string();
+    let daemon = match strategy.as_str() {
+        "REPLICA" => false,
+        "DAEMON" => true,
+        other => {
+            return Err(AwsError::invalid_parameter(format!(
+                "Invalid schedulingStrategy {other}; use REPLICA or DAEMON."
+            )));
+        }
+    };
+    if daemon {
+        // ecs-semantics §3.1/§3.7: not with Fargate, no placement strategies, EC2 only.
+        if req
+            .launch_type
+            .as_ref()
+            .is_some_and(|l| l.as_str() == "FARGATE")
+            || req
+                .capacity_provider_strategy
+                .as_ref()
+                .is_some_and(|s| !s.is_empty())
+        {
+            return Err(AwsError::invalid_parameter(
+                "The DAEMON scheduling strategy does not support the FARGATE launch type or capacity provider strategies.",
+            ));
+        }
+        if req
+            .placement_strategy
+            .as_ref()
+            .is_some_and(|s| !s.is_empty())
+        {
+            return Err(AwsError::invalid_parameter(
+                "Placement strategies are not supported with the DAEMON scheduling strategy.",
+            ));
+        }
+    }
+    if let Some(ctrl) = req
+        .deployment_controller
+        .as_ref()
+        .and_then(|d| d.r#type.as_ref())
+    {
+        if ctrl.as_str() != "ECS" {
+            return Err(AwsError::new(
+                ErrorCode::UnsupportedFeatureException,
+                format!(
+                    "The {} deployment controller is not implemented by the Berth local cluster yet.",
+                    ctrl.as_str()
+                ),
+            ));
+        }
+    }
+    // DAEMON: one task per eligible instance, counted by the reconciler.
+    let desired = match req.desired_count {
+        _ if daemon => 0,
+        Some(d) => d,
+        None => {
+            return Err(AwsError::invalid_parameter(
+                "desiredCount is required for a REPLICA service.",
+            ));
+        }
+    };
+    if !(0..=5000).contains(&desired) {
+        return Err(AwsError::invalid_parameter(
+            "desiredCount must be between 0 and 5000.",
+        ));
+    }
+    let reference = req
+        .task_definition
+        .clone()
+        .ok_or_else(|| AwsError::invalid_parameter("taskDefinition is required."))?;
+    let td = resolve(w.st, &reference)
+        .ok_or_else(|| AwsError::client("TaskDefinition not found."))?
+        .clone();
+    let tags = req.tags.clone().unwrap_or_default();
+    check_tags(&tags)?;
+    placement_inputs(
+        req.placement_constraints.as_ref(),
+        req.placement_strategy.as_ref(),
+    )?;
+    let random = w.st.random(w.dirty);
+    let c = &w.st.clusters[&cluster];
+    if let Some(existing) = c.services.get(&name) {
+        match existing.service.status.as_deref() {
+            Some("ACTIVE") => {
+                return Err(AwsError::invalid_parameter(
+                    "Creation of service was not idempotent.",
+                ));
+            }
+            Some("DRAINING") => {
+                return Err(AwsError::invalid_parameter(
+                    "Unable to Start a service that is still Draining.",
+                ));
+            }
+            _ => {}
+        }
+    }
+    let launch = if daemon {
+        Launch::Ec2
+    } else {
+        choose_launch(
+            c,
+            req.launch_type.as_ref(),
+            req.capacity_provider_strategy.as_deref(),
+            random,
+        )?
+    };
+    check_launch(&td, &launch, req.network_configuration.as_ref())?;
+    let spec_cfg = to_spec_config(req.deployment_configuration.as_ref());
+    let sched = if daemon {
+        dp::SchedulingStrategy::Daemon
+    } else {
+        dp::SchedulingStrategy::Replica
+    };
+    spec_cfg
+        .effective(sched)
+        .map_err(|e| AwsError::invalid_parameter(e.to_string()))?;
+    let td_arn = td.td.task_definition_arn.clone().unwrap_or_default();
+    let spec = dp::ServiceSpec {
+        service_name: name.clone(),
+        desired_count: desired as u32,
+        scheduling_strategy: sched,
+        deployment_configuration: spec_cfg,
+        health_check_grace_period_seconds: req.health_check_grace_period_seconds.unwrap_or(0).max(0)
+            as u32,
+        health_checked: health_checked(&td),
+    };
+    let deployment_id = {
+        let mut ids = Ids {
+            st: &mut w.st.meta.rng,
+        };
+        dp::IdSource::deployment_id(&mut ids)
+    };
+    let state = dp::ServiceState::new(spec, td_arn.clone(), deployment_id, w.now);
+    let launch_type = match &launch {
+        Launch::Ec2 => req
+            .launch_type
+            .clone()
+            .or(Some(m::LaunchType::from("EC2")))
+            .filter(|_| req.capacity_provider_strategy.is_none()),
+        Launch::Fargate(_) => req.launch_type.clone(),
+    };
+    let service = m::Service {
+        service_arn: Some(w.env.service_arn(&cluster, &name)),
+        service_name: Some(name.clone()),
+        cluster_arn: Some(w.env.cluster_arn(&cluster)),
+        load_balancers: Some(req.load_balancers.clone().unwrap_or_default()),
+        service_registries: Some(req.service_registries.clone().unwrap_or_default()),
+        status: Some("ACTIVE".into()),
+        desired_count: Some(desired),
+        launch_type,
+        capacity_provider_strategy: req.capacity_provider_strategy.clone(),
+        platform_version: matches!(launch, Launch::Fargate(_)).then(|| "LATEST".into()),
+        task_definition: Some(td_arn),
+        deployment_configuration: Some(req.deployment_configuration.clone().unwrap_or_else(|| {
+            m::DeploymentConfiguration {
+                maximum_percent: Some(if daemon { 100 } else { 200 }),
+                minimum_healthy_percent: Some(if daemon { 0 } else { 100 }),
+                deployment_circuit_breaker: Some(m::DeploymentCircuitBreaker {
+                    enable: Some(false),
+                    rollback: Some(false),
+                    ..m::DeploymentCircuitBreaker::default()
+                }),
+                ..m::DeploymentConfiguration::default()
+            }
+        })),
+        created_at: Some(ts(w.now)),
+        placement_constraints: Some(req.placement_constraints.clone().unwrap_or_default()),
+        placement_strategy: Some(req.placement_strategy.clone().unwrap_or_default()),
+        network_configuration: req.network_configuration.clone(),
+        health_check_grace_period_seconds: req.health_check_grace_period_seconds,
+        scheduling_strategy: Some(m::SchedulingStrategy::from(strategy.as_str())),
+        deployment_controller: Some(m::DeploymentController {
+            r#type: Some(m::DeploymentControllerType::from("ECS")),
+        }),
+        tags: Some(tags),
+        created_by: Some(format!("arn:aws:iam::{}:root", w.env.account)),
+        enable_ecs_managed_tags: Some(req.enable_ecs_managed_tags.unwrap_or(false)),
+        propagate_tags: Some(
+            req.propagate_tags
+                .clone()
+                .unwrap_or_else(|| m::PropagateTags::from("NONE")),
+        ),
+        enable_execute_command: Some(req.enable_execute_command.unwrap_or(false)),
+        ..m::Service::default()
+    };
+    let rec = ServiceRec {
+        service,
+        deploy: state,
+        events: Vec::new(),
+        last_unplaced: None,
+        tasks: BTreeSet::new(),
+        settled: false,
+    };
+    let c =
+        w.st.clusters
+            .get_mut(&cluster)
+            .ok_or_else(AwsError::cluster_not_found)?;
+    c.services.insert(name.clone(), rec);
+    w.dirty.insert(Key::Service(cluster.clone(), name.clone()));
+    let v = view(c, &c.services[&name], true);
+    out(json!({"service": v}))
+}
+
+fn service_mut<'a>(c: &'a mut ClusterRec, s: &str) -> Result<&'a mut ServiceRec, AwsError> {
+    c.services
+        .get_mut(last_segment(s))
+        .ok_or_else(AwsError::service_not_found)
+}
+
+pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateServiceRequest) -> Result<Value, AwsError> {
+    let cluster = active_cluster(w.st, req.cluster.as_deref())?.name.clone();
+    let name = req
+        .service
+        .clone()
+        .ok_or_else(|| AwsError::invalid_parameter("service is required."))?;
+    let name = last_segment(&name).to_string();
+    let td = match &req.task_definition {
+        Some(r) => Some(
+            resolve(w.st, r)
+                .ok_or_else(|| AwsError::client("TaskDefinition not found."))?
+                .clone(),
+        ),
+        None => None,
+    };
+    placement_inputs(
+        req.placement_constraints.as_ref(),
+        req.placement_strategy.as_ref(),
+    )?;
+    if let Some(d) = req.desired_count {
+        if !(0..=5000).contains(&d) {
+            return Err(AwsError::invalid_parameter(
+                "desiredCount must be between 0 and 5000.",
+            ));
+        }
+    }
+    let now = w.now;
+    let c =
+        w.st.clusters
+            .get_mut(&cluster)
+            .ok_or_else(AwsError::cluster_not_found)?;
+    let rec = service_mut(c, &name)?;
+    if rec.service.status.as_deref() != Some("ACTIVE") {
+        return Err(AwsError::new(
+            ErrorCode::ServiceNotActiveException,
+            "Service was not ACTIVE.",
+        ));
+    }
+    if let Some(td) = &td {
+        let launch = if rec
+            .service
+            .launch_type
+            .as_ref()
+            .is_some_and(|l| l.as_str() == "FARGATE")
+            || rec
+                .service
+                .capacity_provider_strategy
+                .as_ref()
+                .is_some_and(|s| !s.is_empty())
+        {
+            Launch::Fargate(None)
+        } else {
+            Launch::Ec2
+        };
+        let net = req
+            .network_configuration
+            .as_ref()
+            .or(rec.service.network_configuration.as_ref());
+        check_launch(td, &launch, net)?;
+    }
+    if let Some(cfg) = &req.deployment_configuration {
+        let spec_cfg = to_spec_config(Some(cfg));
+        spec_cfg
+            .effective(rec.deploy.spec.scheduling_strategy)
+            .map_err(|e| AwsError::invalid_parameter(e.to_string()))?;
+        rec.deploy.spec.deployment_configuration = spec_cfg;
+        rec.service.deployment_configuration = Some(cfg.clone());
+    }
+    if let Some(g) = req.health_check_grace_period_seconds {
+        rec.deploy.spec.health_check_grace_period_seconds = g.max(0) as u32;
+        rec.service.health_check_grace_period_seconds = Some(g);
+    }
+    let daemon = rec.deploy.spec.scheduling_strategy == dp::SchedulingStrategy::Daemon;
+    if daemon && req.desired_count.is_some() {
+        return Err(AwsError::invalid_parameter(
+            "The daemon scheduling strategy does not support a desired count for services.",
+        ));
+    }
+    if daemon
+        && req
+            .placement_strategy
+            .as_ref()
+            .is_some_and(|s| !s.is_empty())
+    {
+        return Err(AwsError::invalid_parameter(
+            "Placement strategies are not supported with the DAEMON scheduling strategy.",
+        ));
+    }
+    if let Some(d) = req.desired_count {
+        rec.deploy.set_desired_count(d as u32, now);
+        rec.service.desired_count = Some(d);
+    }
+    let mut new_deployment = req.force_new_deployment.unwrap_or(false);
+    let mut td_arn = rec
+        .deploy
+        .primary()
+        .map(|d| d.task_definition.clone())
+        .unwrap_or_default();
+    if let Some(td) = &td {
+        let arn = td.td.task_definition_arn.clone().unwrap_or_default();
+        if arn != td_arn {
+            new_deployment = true;
+            td_arn = arn;
+        }
+        rec.deploy.spec.health_checked = health_checked(td);
+    }
+    if let Some(pc) = &req.placement_constraints {
+        rec.service.placement_constraints = Some(pc.clone());
+        new_deployment = true;
+    }
+    if let Some(ps) = &req.placement_strategy {
+        rec.service.placement_strategy = Some(ps.clone());
+        new_deployment = true;
+    }
+    if let Some(n) = &req.network_configuration {
+        rec.service.network_configuration = Some(n.clone());
+        new_deployment = true;
+    }
+    if new_deployment {
+        let id = dp::IdSource::deployment_id(&mut Ids {
+            st: &mut w.st.meta.rng,
+        });
+        w.dirty.insert(Key::Meta);
+        let c =
+            w.st.clusters
+                .get_mut(&cluster)
+                .ok_or_else(AwsError::cluster_not_found)?;
+        let rec = service_mut(c, &name)?;
+        rec.deploy.start_deployment(td_arn.clone(), id, now);
+        rec.service.task_definition = Some(td_arn);
+    }
+    let c = &w.st.clusters[&cluster];
+    w.dirty.insert(Key::Service(cluster.clone(), name.clone()));
+    let v = view(c, &c.services[&name], true);
+    out(json!({"service": v}))
+}
+
+pub(crate) fn delete(w: &mut Write<'_>, req: m::DeleteServiceRequest) -> Result<Value, AwsError> {
+    let now = w.now;
+    let c = active_cluster_mut(w.st, req.cluster.as_deref())?;
+    let name = req
+        .service
+        .clone()
+        .ok_or_else(|| AwsError::invalid_parameter("service is required."))?;
+    let name = last_segment(&name).to_string();
+    let rec = service_mut(c, &name)?;
+    match rec.service.status.as_deref() {
+        Some("ACTIVE") => {}
+        _ => {
+            return Err(AwsError::new(
+                ErrorCode::ServiceNotActiveException,
+                "Service was not ACTIVE.",
+            ));
+        }
+    }
+    // `force` is needed only for REPLICA services (§3.2).
+    let daemon = rec.deploy.spec.scheduling_strategy == dp::SchedulingStrategy::Daemon;
+    if !daemon && rec.deploy.spec.desired_count > 0 && !req.force.unwrap_or(false) {
+        return Err(AwsError::invalid_parameter(
+            "The service cannot be stopped while it is scaled above 0.",
+        ));
+    }
+    rec.deploy.set_desired_count(0, now);
+    rec.service.desired_count = Some(0);
+    rec.service.status = Some("DRAINING".into());
+    w.dirty.insert(Key::Service(c.name.clone(), name.clone()));
+    let v = view(c, &c.services[&name], false);
+    out(json!({"service": v}))
+}
+
+pub(crate) fn describe(r: &Read<'_>, req: m::DescribeServicesRequest) -> Result<Value, AwsError> {
+    let c = active_cluster(r.st, req.cluster.as_deref())?;
+    let wanted = req.services.unwrap_or_default();
+    if wanted.is_empty() || wanted.len() > 10 {
+        return Err(AwsError::invalid_parameter(
+            "services must list between 1 and 10 services.",
+        ));
+    }
+    let with_tags = req
+        .include
+        .unwrap_or_default()
+        .iter()
+        .any(|f| f.as_str() == "TAGS");
+    let mut found = Vec::new();
+    let mut failures = Vec::new();
+    for s in wanted {
+        match c.services.get(last_segment(&s)) {
+            Some(rec) => found.push(view(c, rec, with_tags)),
+            None => failures.push(failure(
+                r.env.service_arn(&c.name, last_segment(&s)),
+                "MISSING",
+            )),
+        }
+    }
+    out(json!({"services": found, "failures": failures}))
+}
+
+pub(crate) fn list(r: &Read<'_>, req: m::ListServicesRequest) -> Result<Value, AwsError> {
+    let c = active_cluster(r.st, req.cluster.as_deref())?;
+    let page = Page::new(
+        "ListServices",
+        req.next_token.as_deref(),
+        req.max_results,
+        10,
+        100,
+    )?;
+    let launch = req.launch_type.as_ref().map(|l| l.as_str().to_string());
+    let sched = req
+        .scheduling_strategy
+        .as_ref()
+        .map(|s| s.as_str().to_string());
+    let (arns, next) = page.take(
+        "ListServices",
+        c.services
+            .iter()
+            .filter(|(_, s)| s.service.status.as_deref() == Some("ACTIVE"))
+            .filter(|(_, s)| {
+                launch
+                    .as_ref()
+                    .is_none_or(|l| s.service.launch_type.as_ref().map(|x| x.as_str()) == Some(l))
+            })
+            .filter(|(_, s)| {
+                sched.as_ref().is_none_or(|x| {
+                    s.service.scheduling_strategy.as_ref().map(|y| y.as_str()) == Some(x)
+                })
+            })
+            .map(|(n, s)| (n.clone(), s.service.service_arn.clone().unwrap_or_default())),
+    );
+    out(json!({"serviceArns": arns, "nextToken": next}))
+}
+
+fn brief(
+    env: &Env,
+    cluster: &str,
+    rec: &ServiceRec,
+    d: &dp::Deployment,
+) -> m::ServiceDeploymentBrief {
+    let name = rec.service.service_name.clone().unwrap_or_default();
+    let finished = matches!(
+        d.service_deployment_status,
+        dp::ServiceDeploymentStatus::Successful
+            | dp::ServiceDeploymentStatus::Stopped
+            | dp::ServiceDeploymentStatus::RollbackSuccessful
+            | dp::ServiceDeploymentStatus::RollbackFailed
+    );
+    m::ServiceDeploymentBrief {
+        service_deployment_arn: Some(deployment_arn(env, cluster, &name, &d.id)),
+        service_arn: rec.service.service_arn.clone(),
+        cluster_arn: Some(env.cluster_arn(cluster)),
+        started_at: Some(ts(d.created_at)),
+        created_at: Some(ts(d.created_at)),
+        finished_at: finished.then(|| ts(d.updated_at)),
+        target_service_revision_arn: Some(revision_arn(env, cluster, &name, &d.id)),
+        status: Some(m::ServiceDeploymentStatus::from(
+            str_of(&d.service_deployment_status).as_str(),
+        )),
+        status_reason: d.status_reason.clone(),
+    }
+}
+
+pub(crate) fn list_deployments(
+    r: &Read<'_>,
+    req: m::ListServiceDeploymentsRequest,
+) -> Result<Value, AwsError> {
+    let c = active_cluster(r.st, req.cluster.as_deref())?;
+    let name = req
+        .service
+        .clone()
+        .ok_or_else(|| AwsError::invalid_parameter("service is required."))?;
+    let rec = c
+        .services
+        .get(last_segment(&name))
+        .ok_or_else(AwsError::service_not_found)?;
+    let page = Page::new(
+        "ListServiceDeployments",
+        req.next_token.as_deref(),
+        req.max_results,
+        20,
+        100,
+    )?;
+    let statuses: Option<Vec<String>> = req
+        .status
+        .map(|v| v.iter().map(|s| s.as_str().to_string()).collect());
+    let after = req
+        .created_at
+        .as_ref()
+        .and_then(|c| c.after.as_ref())
+        .and_then(m::Timestamp::to_datetime);
+    let before = req
+        .created_at
+        .as_ref()
+        .and_then(|c| c.before.as_ref())
+        .and_then(m::Timestamp::to_datetime);
+    let n = rec.deploy.deployments.len();
+    let (items, next) = page.take(
+        "ListServiceDeployments",
+        rec.deploy
+            .deployments
+            .iter()
+            .rev()
+            .enumerate()
+            .filter(|(_, d)| {
+                statuses
+                    .as_ref()
+                    .is_none_or(|s| s.contains(&str_of(&d.service_deployment_status)))
+            })
+            .filter(|(_, d)| {
+                after.is_none_or(|a| d.created_at >= a) && before.is_none_or(|b| d.created_at <= b)
+            })
+            .map(|(i, d)| (format!("{:010}", i.min(n)), brief(r.env, &c.name, rec, d))),
+    );
+    out(json!({"serviceDeployments": items, "nextToken": next}))
+}
+
+fn find_deployment<'a>(
+    st: &'a State,
+    arn: &str,
+) -> Option<(&'a ClusterRec, &'a ServiceRec, &'a dp::Deployment)> {
+    let (cluster, service, id) = match Arn::parse(arn).ok()?.resource {
+        Resource::ServiceDeployment {
+            cluster,
+            service,
+            id,
+        }
+        | Resource::ServiceRevision {
+            cluster,
+            service,
+            id,
+        } => (cluster, service, id),
+        _ => return None,
+    };
+    let c = st.clusters.get(&cluster)?;
+    let rec = c.services.get(&service)?;
+    let d = rec
+        .deploy
+        .deployments
+        .iter()
+        .find(|d| d.id.trim_start_matches("ecs-svc/") == id)?;
+    Some((c, rec, d))
+}
+
+pub(crate) fn describe_deployments(
+    r: &Read<'_>,
+    req: m::DescribeServiceDeploymentsRequest,
+) -> Result<Value, AwsError> {
+    let arns = req.service_deployment_arns.unwrap_or_default();
+    if arns.is_empty() || arns.len() > 20 {
+        return Err(AwsError::invalid_parameter(
+            "serviceDeploymentArns must list between 1 and 20 ARNs.",
+        ));
+    }
+    let mut found = Vec::new();
+    let mut failures = Vec::new();
+    for arn in arns {
+        let Some((c, rec, d)) =
+            find_deployment(r.st, &arn).filter(|_| arn.contains(":service-deployment/"))
+        else {
+            failures.push(failure(arn, "MISSING"));
+            continue;
+        };
+        let b = brief(r.env, &c.name, rec, d);
+        let threshold = rec
+            .deploy
+            .spec
+            .deployment_configuration
+            .deployment_circuit_breaker
+            .as_ref()
+            .filter(|b| b.enable)
+            .map(|b| {
+                dp::failure_threshold(
+                    rec.deploy.spec.desired_count,
+                    b.threshold_configuration.as_ref(),
+                )
+            });
+        found.push(json!({
+            "serviceDeploymentArn": b.service_deployment_arn,
+            "serviceArn": b.service_arn,
+            "clusterArn": b.cluster_arn,
+            "createdAt": b.created_at,
+            "startedAt": b.started_at,
+            "finishedAt": b.finished_at,
+            "updatedAt": ts(d.updated_at),
+            "targetServiceRevision": {
+                "arn": b.target_service_revision_arn,
+                "requestedTaskCount": d.desired_count,
+                "runningTaskCount": d.running_count,
+                "pendingTaskCount": d.pending_count,
+            },
+            "status": b.status,
+            "statusReason": b.status_reason,
+            "deploymentConfiguration": rec.service.deployment_configuration,
+            "deploymentCircuitBreaker": {
+                "status": if threshold.is_some() { if d.rollout_state == dp::RolloutState::Failed { "TRIGGERED" } else { "MONITORING" } } else { "DISABLED" },
+                "failureCount": d.failed_tasks,
+                "threshold": threshold.unwrap_or(0),
+            },
+            "rollback": d.rolled_back_by.as_ref().map(|id| json!({
+                "reason": d.status_reason,
+                "serviceRevisionArn": revision_arn(r.env, &c.name, rec.service.service_name.as_deref().unwrap_or_default(), id),
+            })),
+        }));
+    }
+    out(json!({"serviceDeployments": found, "failures": failures}))
+}
+
+pub(crate) fn describe_revisions(
+    r: &Read<'_>,
+    req: m::DescribeServiceRevisionsRequest,
+) -> Result<Value, AwsError> {
+    let arns = req.service_revision_arns.unwrap_or_default();
+    if arns.is_empty() || arns.len() > 20 {
+        return Err(AwsError::invalid_parameter(
+            "serviceRevisionArns must list between 1 and 20 ARNs.",
+        ));
+    }
+    let mut found = Vec::new();
+    let mut failures = Vec::new();
+    for arn in arns {
+        let Some((c, rec, d)) =
+            find_deployment(r.st, &arn).filter(|_| arn.contains(":service-revision/"))
+        else {
+            failures.push(failure(arn, "MISSING"));
+            continue;
+        };
+        let images: Vec<Value> = resolve(r.st, &d.task_definition)
+            .map(|td| {
+                td.td
+                    .container_definitions
+                    .iter()
+                    .flatten()
+                    .map(|cd| json!({"containerName": cd.name, "image": cd.image}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.push(json!({
+            "serviceRevisionArn": arn,
+            "serviceArn": rec.service.service_arn,
+            "clusterArn": c.arn,
+            "taskDefinition": d.task_definition,
+            "launchType": rec.service.launch_type,
+            "capacityProviderStrategy": rec.service.capacity_provider_strategy,
+            "networkConfiguration": rec.service.network_configuration,
+            "loadBalancers": rec.service.load_balancers,
+            "containerImages": images,
+            "createdAt": ts(d.created_at),
+        }));
+    }
+    out(json!({"serviceRevisions": found, "failures": failures}))
+}
+
+pub(crate) fn stop_deployment(
+    w: &mut Write<'_>,
+    req: m::StopServiceDeploymentRequest,
+) -> Result<Value, AwsError> {
+    let arn = req
+        .service_deployment_arn
+        .clone()
+        .ok_or_else(|| AwsError::invalid_parameter("serviceDeploymentArn is required."))?;
+    let not_found = || {
+        AwsError::new(
+            ErrorCode::ServiceDeploymentNotFoundException,
+            "The service deployment does not exist.",
+        )
+    };
+    let (cluster, service, id) = match Arn::parse(&arn).map(|a| a.resource) {
+        Ok(Resource::ServiceDeployment {
+            cluster,
+            service,
+            id,
+        }) => (cluster, service, id),
+        _ => return Err(not_found()),
+    };
+    let stop_type = match req.stop_type.as_ref().map_or("ROLLBACK", |s| s.as_str()) {
+        "ABORT" => dp::StopType::Abort,
+        _ => dp::StopType::Rollback,
+    };
+    let now = w.now;
+    let rec =
+        w.st.clusters
+            .get_mut(&cluster)
+            .and_then(|c| c.services.get_mut(&service))
+            .ok_or_else(not_found)?;
+    let is_primary = rec
+        .deploy
+        .primary()
+        .is_some_and(|d| d.id.trim_start_matches("ecs-svc/") == id);
+    if !rec
+        .deploy
+        .deployments
+        .iter()
+        .any(|d| d.id.trim_start_matches("ecs-svc/") == id)
+    {
+        return Err(not_found());
+    }
+    if !is_primary || !rec.deploy.request_stop(stop_type, now) {
+        return Err(AwsError::new(
+            ErrorCode::ConflictException,
+            "The service deployment is not in progress, so it cannot be stopped.",
+        ));
+    }
+    w.dirty.insert(Key::Service(cluster, service));
+    out(json!({"serviceDeploymentArn": arn}))
+}
+
+/// Why a service task on a container instance that is not ACTIVE is stopped.
+const DRAINING_REASON: &str = "Task stopped because its container instance is DRAINING.";
+/// Why a daemon task on an instance that no longer matches is stopped.
+const INELIGIBLE_REASON: &str = "Task stopped because its container instance no longer satisfies the service's placement constraints.";
+
+/// Whether a placement rejection only says "no room now" (the instance is otherwise eligible
+/// for a DAEMON task and counts toward its desired count).
+fn only_room(r: &pl::RejectionReason) -> bool {
+    matches!(
+        r,
+        pl::RejectionReason::InsufficientCpu { .. }
+            | pl::RejectionReason::InsufficientMemory { .. }
+            | pl::RejectionReason::InsufficientGpu { .. }
+            | pl::RejectionReason::PortInUse { .. }
+    )
+}
+
+/// What a DAEMON service's placement pass decided before the scheduler step.
+#[derive(Default)]
+struct DaemonPass {
+    /// Eligible instances (the service's desired count).
+    desired: u32,
+    /// Instances to start a daemon task on, in order.
+    starts: Vec<pl::Placement>,
+    /// Tasks to stop now, with the stopped reason.
+    stops: Vec<(String, &'static str)>,
+    /// Tasks left out of the scheduler step (stopping, or on instances that no longer qualify).
+    exclude: BTreeSet<String>,
+    /// Placement could not say (invalid constraints): the event to write.
+    error: Option<String>,
+    /// An eligible instance has no room: ECS's "unable to place" event for it.
+    unplaced: Option<String>,
+}
+
+/// Runs DAEMON placement for one service: which instances get a task, which tasks go (daemon
+/// tasks on a DRAINING instance go last, once no other service task is left there), and how
+/// many instances are eligible.
+fn daemon_pass(
+    c: &ClusterRec,
+    rec: &ServiceRec,
+    name: &str,
+    task: &pl::TaskRequirements,
+    constraints: &[pl::PlacementConstraint],
+    placer: &mut pl::Placer,
+) -> DaemonPass {
+    let mut out = DaemonPass::default();
+    let plan = match placer.place_daemon(task, constraints) {
+        Ok(plan) => plan,
+        Err(e) => {
+            out.error = Some(format!(
+                "(service {name}) was unable to place a task. Reason: {e}."
+            ));
+            return out;
+        }
+    };
+    let mut gone: BTreeSet<String> = BTreeSet::new();
+    for s in &plan.stop {
+        let id = last_segment(&s.task.task_arn).to_string();
+        out.exclude.insert(id.clone());
+        let ci = pl::instance_id(&s.task.container_instance_arn);
+        let (reason, defer) = match &s.reason {
+            pl::DaemonStopReason::InstanceNotActive { .. } => {
+                gone.insert(ci.to_string());
+                // Daemon tasks are stopped last: wait for the other services' tasks there.
+                let others = c.tasks_on(ci).any(|t| {
+                    t.desired_status() == "RUNNING"
+                        && t.service.as_deref().is_some_and(|s| {
+                            s != name
+                                && c.services.get(s).is_some_and(|o| {
+                                    o.deploy.spec.scheduling_strategy
+                                        != dp::SchedulingStrategy::Daemon
+                                })
+                        })
+                });
+                (DRAINING_REASON, others)
+            }
+            pl::DaemonStopReason::NoLongerEligible { .. } => {
+                gone.insert(ci.to_string());
+                (INELIGIBLE_REASON, false)
+            }
+            pl::DaemonStopReason::Duplicate => ("Duplicate daemon task on one instance.", false),
+        };
+        let live = c
+            .tasks
+            .get(&id)
+            .is_some_and(|t| t.desired_status() == "RUNNING" && !t.is_stopped());
+        if live && !defer {
+            out.stops.push((id, reason));
+        }
+    }
+    // Instances that keep a task of this service, plus those that get one or lack only room.
+    let mut kept: BTreeSet<&str> = BTreeSet::new();
+    for id in &rec.tasks {
+        let Some(t) = c.tasks.get(id) else { continue };
+        if t.is_stopped() || out.exclude.contains(id) {
+            if t.is_stopped() {
+                out.exclude.insert(id.clone());
+            }
+            continue;
+        }
+        if let Some(info) = &t.info {
+            let ci = pl::instance_id(&info.container_instance_arn);
+            if !gone.contains(ci) {
+                kept.insert(ci);
+            }
+        }
+    }
+    let mut waiting = 0usize;
+    for r in &plan.rejections {
+        if r.reasons.is_empty() || !r.reasons.iter().all(only_room) {
+            continue;
+        }
+        waiting += 1;
+        if out.unplaced.is_some() {
+            continue;
+        }
+        // ECS's event text for the first instance without room, from a placement over it alone.
+        let ci = pl::instance_id(&r.container_instance_arn);
+        if let Some(i) = c.instances.get(ci) {
+            let mut one = pl::Snapshot::new();
+            one.push_instance(i.ci.clone());
+            for t in c.tasks_on(ci).filter_map(|t| t.info.as_ref()) {
+                one.push_task(t.clone());
+            }
+            let req = pl::PlacementRequest {
+                task: task.clone(),
+                count: 1,
+                placement_constraints: constraints.to_vec(),
+                placement_strategy: Vec::new(),
+            };
+            out.unplaced = pl::Placer::new(&one, 0)
+                .place(&req)
+                .ok()
+                .and_then(|p| p.unplaced)
+                .map(|u| u.service_event(name));
+        }
+    }
+    out.desired = (kept.len() + plan.start.len() + waiting) as u32;
+    out.starts = plan.start;
+    out
+}
+
+/// One reconcile pass for a service: run [`dp::step`] on its tasks, carry out the starts
+/// (placed with `berth_core::placement`, through the pass's shared `placer`) and stops, move
+/// tasks off DRAINING instances within the deployment limits, and record the events.
+///
+/// `placer` is the cluster's placement state for this pass, built on first use and shared by
+/// every service of the cluster, so each service sees the tasks placed before it and a pass
+/// copies the cluster once rather than once per service. A service whose last pass changed
+/// nothing ([`ServiceRec::settled`]) is skipped.
+pub(crate) fn reconcile_service(
+    st: &mut State,
+    env: &Env,
+    cluster: &str,
+    name: &str,
+    now: DateTime<Utc>,
+    dirty: &mut BTreeSet<Key>,
+    placer: &mut Option<pl::Placer>,
+) {
+    let Some(c) = st.clusters.get(cluster) else {
+        return;
+    };
+    let Some(rec) = c.services.get(name) else {
+        return;
+    };
+    if rec.settled {
+        return;
+    }
+    let status = rec.service.status.clone().unwrap_or_default();
+    if status == "INACTIVE" {
+        return;
+    }
+    if status == "DRAINING" {
+        let live: Vec<String> = rec
+            .tasks
+            .iter()
+            .filter(|id| {
+                c.tasks
+                    .get(*id)
+                    .is_some_and(|t| t.desired_status() == "RUNNING" && !t.is_stopped())
+            })
+            .cloned()
+            .collect();
+        let none_left = rec
+            .tasks
+            .iter()
+            .all(|id| c.tasks.get(id).is_none_or(|t| t.is_stopped()));
+        let Some(c) = st.clusters.get_mut(cluster) else {
+            return;
+        };
+        for id in &live {
+            request_stop(
+                c,
+                id,
+                "ServiceSchedulerInitiated",
+                "Service is being deleted",
+                dp::StopCause::ServiceSchedulerInitiated,
+                now,
+            );
+            dirty.insert(Key::Task(cluster.into(), id.clone()));
+        }
+        if none_left {
+            if let Some(rec) = c.services.get_mut(name) {
+                rec.service.status = Some("INACTIVE".into());
+                dirty.insert(Key::Service(cluster.into(), name.into()));
+            }
+        }
+        return;
+    }
+    let daemon = rec.deploy.spec.scheduling_strategy == dp::SchedulingStrategy::Daemon;
+    let primary_td = rec
+        .deploy
+        .primary()
+        .map(|d| d.task_definition.clone())
+        .unwrap_or_default();
+    let Some(td) = resolve(st, &primary_td).cloned() else {
+        tracing::warn!(
+            service = name,
+            task_definition = primary_td,
+            "service task definition not found"
+        );
+        return;
+    };
+    let fargate = rec
+        .service
+        .launch_type
+        .as_ref()
+        .is_some_and(|l| l.as_str() == "FARGATE")
+        || rec
+            .service
+            .capacity_provider_strategy
+            .as_ref()
+            .is_some_and(|s| !s.is_empty());
+    let group = format!("service:{name}");
+    let (cs, ss) = placement_inputs(
+        rec.service.placement_constraints.as_ref(),
+        rec.service.placement_strategy.as_ref(),
+    )
+    .unwrap_or_default();
+    let ss = if ss.is_empty() {
+        pl::PlacementStrategy::service_default()
+    } else {
+        ss
+    };
+    let seed = st.random(dirty);
+    let c = &st.clusters[cluster];
+    let rec = &c.services[name];
+    if !fargate && placer.is_none() {
+        *placer = Some(pl::Placer::new(&View(c), seed));
+    }
+    let mut dpass = DaemonPass::default();
+    if daemon {
+        if let Some(p) = placer.as_mut() {
+            dpass = daemon_pass(c, rec, name, &requirements(&td, &group, None), &cs, p);
+        }
+    }
+    // Service tasks on instances that are not ACTIVE (DRAINING, deregistered): the scheduler
+    // sees them as already stopping, so it starts replacements within maximumPercent; they are
+    // stopped below within minimumHealthyPercent.
+    let mut draining: Vec<String> = Vec::new();
+    let mut snaps: Vec<dp::TaskSnapshot> = Vec::with_capacity(rec.tasks.len());
+    for id in &rec.tasks {
+        let Some(t) = c.tasks.get(id) else { continue };
+        if dpass.exclude.contains(id) {
+            continue;
+        }
+        let mut snap = t.snapshot();
+        let off = !daemon
+            && !t.is_stopped()
+            && !snap.stop_requested
+            && t.info.as_ref().is_some_and(|i| {
+                c.instances
+                    .get(pl::instance_id(&i.container_instance_arn))
+                    .is_some_and(|ci| ci.ci.status != pl::InstanceStatus::Active)
+            });
+        if off {
+            draining.push(id.clone());
+            snap.stop_requested = true;
+        }
+        snaps.push(snap);
+    }
+    let mut deploy_state = rec.deploy.clone();
+    let before = deploy_state.clone();
+    if daemon && dpass.error.is_none() && deploy_state.spec.desired_count != dpass.desired {
+        deploy_state.set_desired_count(dpass.desired, now);
+    }
+    let step = {
+        let mut ids = Ids {
+            st: &mut st.meta.rng,
+        };
+        match dp::step(
+            &deploy_state,
+            &snaps,
+            dp::StepInput {
+                now,
+                capacity: None,
+            },
+            &mut ids,
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(service = name, error = %e, "deployment step failed");
+                return;
+            }
+        }
+    };
+    dirty.insert(Key::Meta);
+    let mut messages = Vec::new();
+    let Some(c) = st.clusters.get_mut(cluster) else {
+        return;
+    };
+    let mut healthy_stopped = 0u32;
+    for s in &step.stop {
+        let (unhealthy, healthy) = c.tasks.get(&s.task_id).map_or((false, false), |t| {
+            let class = dp::classify(&t.snapshot(), &deploy_state.spec, now);
+            (
+                class == dp::TaskClass::Unhealthy,
+                class == dp::TaskClass::Healthy,
+            )
+        });
+        healthy_stopped += u32::from(healthy);
+        let cause = if unhealthy {
+            dp::StopCause::FailedHealthCheck
+        } else {
+            dp::StopCause::ServiceSchedulerInitiated
+        };
+        request_stop(c, &s.task_id, &s.stop_code, &s.reason, cause, now);
+        dirty.insert(Key::Task(cluster.into(), s.task_id.clone()));
+    }
+    // Off DRAINING instances: not-yet-healthy tasks at once, healthy ones while the service
+    // keeps minimumHealthyPercent (counting every healthy task, wherever it runs).
+    let mut extra_stops: Vec<(String, &'static str)> = std::mem::take(&mut dpass.stops);
+    if !draining.is_empty() {
+        let mut healthy_total = snaps
+            .iter()
+            .filter(|s| !s.stop_requested || draining.contains(&s.task_id))
+            .filter(|s| {
+                let mut s = (*s).clone();
+                s.stop_requested = false;
+                dp::classify(&s, &deploy_state.spec, now) == dp::TaskClass::Healthy
+            })
+            .count() as u32;
+        healthy_total = healthy_total.saturating_sub(healthy_stopped);
+        let mut order: Vec<(bool, String)> = draining
+            .iter()
+            .filter_map(|id| {
+                let t = c.tasks.get(id)?;
+                let healthy =
+                    dp::classify(&t.snapshot(), &deploy_state.spec, now) == dp::TaskClass::Healthy;
+                Some((healthy, id.clone()))
+            })
+            .collect();
+        order.sort();
+        for (healthy, id) in order {
+            if healthy {
+                if healthy_total == 0 || healthy_total - 1 < step.limits.min_healthy {
+                    continue;
+                }
+                healthy_total -= 1;
+            }
+            extra_stops.push((id, DRAINING_REASON));
+        }
+    }
+    let mut stopped_extra = Vec::new();
+    for (id, reason) in &extra_stops {
+        request_stop(
+            c,
+            id,
+            "ServiceSchedulerInitiated",
+            reason,
+            dp::StopCause::ServiceSchedulerInitiated,
+            now,
+        );
+        dirty.insert(Key::Task(cluster.into(), id.clone()));
+        stopped_extra.push(id.clone());
+    }
+    let mut started = Vec::new();
+    let mut unplaced = dpass.error.clone();
+    let mut daemon_starts = std::mem::take(&mut dpass.starts).into_iter();
+    let mut n = seed;
+    for start in &step.start {
+        let start_td = resolve_in(&st.families, &start.task_definition)
+            .unwrap_or(&td)
+            .clone();
+        let reqs = requirements(&start_td, &group, None);
+        let placement = match placer.as_mut() {
+            None => None,
+            Some(_) if daemon => match daemon_starts.next() {
+                Some(p) => Some(p),
+                None => break,
+            },
+            Some(p) => {
+                let req = pl::PlacementRequest {
+                    task: reqs.clone(),
+                    count: 1,
+                    placement_constraints: cs.clone(),
+                    placement_strategy: ss.clone(),
+                };
+                match p.place(&req) {
+                    Ok(plan) if !plan.placements.is_empty() => plan.placements.into_iter().next(),
+                    Ok(plan) => {
+                        unplaced = plan.unplaced.map(|u| u.service_event(name));
+                        break;
+                    }
+                    Err(e) => {
+                        unplaced = Some(format!(
+                            "(service {name}) was unable to place a task. Reason: {e}."
+                        ));
+                        break;
+                    }
+                }
+            }
+        };
+        n = n.wrapping_add(1);
+        let Some(c) = st.clusters.get_mut(cluster) else {
+            return;
+        };
+        let az = zone_of(c, env, placement.as_ref(), n);
+        let launch = if fargate {
+            Launch::Fargate(Some("FARGATE".into()))
+        } else {
+            Launch::Ec2
+        };
+        let launch = match (
+            &launch,
+            c.services[name].service.capacity_provider_strategy.as_ref(),
+        ) {
+            (Launch::Fargate(_), Some(s)) if !s.is_empty() => {
+                Launch::Fargate(s[0].capacity_provider.clone())
+            }
+            (Launch::Fargate(_), _) => Launch::Fargate(None),
+            _ => launch,
+        };
+        let tags = c.services[name].service.tags.clone().unwrap_or_default();
+        let propagate = c.services[name]
+            .service
+            .propagate_tags
+            .as_ref()
+            .is_some_and(|p| p.as_str() == "SERVICE");
+        let rec = make_task(
+            env,
+            cluster,
+            now,
+            NewTask {
+                id: start.task_id.clone(),
+                td: &start_td,
+                launch,
+                placement,
+                az,
+                requirements: &reqs,
+                group: group.clone(),
+                started_by: Some(start.deployment_id.clone()),
+                overrides: None,
+                tags: if propagate { tags } else { Vec::new() },
+                service: Some(name.into()),
+            },
+        );
+        c.insert_task(rec);
+        dirty.insert(Key::Task(cluster.into(), start.task_id.clone()));
+        started.push(start.task_id.clone());
+    }
+    let live = snaps
+        .iter()
+        .filter(|t| t.last_status != dp::TaskStatus::Stopped && !t.stop_requested)
+        .count()
+        + started.len();
+    let desired = step.state.spec.desired_count;
+    if unplaced.is_none() && (live as u32) < desired {
+        // The scheduler wanted more tasks than fit: say why, as ECS does. `explain` leaves the
+        // pass's placement state as it is; only a task that fits nowhere is run through `place`
+        // (which then charges nothing) for ECS's event text.
+        let req = pl::PlacementRequest {
+            task: requirements(&td, &group, None),
+            count: 1,
+            placement_constraints: cs.clone(),
+            placement_strategy: ss.clone(),
+        };
+        if daemon {
+            unplaced = dpass.unplaced.clone();
+        } else if let Some(p) = placer.as_mut() {
+            if p.explain(&req).is_ok_and(|e| e.chosen.is_none()) {
+                if let Ok(plan) = p.place(&req) {
+                    unplaced = plan.unplaced.map(|u| u.service_event(name));
+                }
+            }
+        }
+    }
+    let started_prefix = format!("(service {name}) has started ");
+    for e in step.events {
+        if e.starts_with(&started_prefix) {
+            if !started.is_empty() {
+                messages.push(dp::events::started(name, &started));
+            }
+        } else {
+            messages.push(e);
+        }
+    }
+    if !stopped_extra.is_empty() {
+        messages.push(dp::events::stopped(name, &stopped_extra));
+    }
+    let Some(c) = st.clusters.get_mut(cluster) else {
+        return;
+    };
+    let settled = step.start.is_empty()
+        && step.stop.is_empty()
+        && extra_stops.is_empty()
+        && draining.is_empty()
+        && unplaced.is_none()
+        && messages.is_empty()
+        && step.state == before
+        && snaps.iter().all(|s| {
+            matches!(
+                dp::classify(s, &step.state.spec, now),
+                dp::TaskClass::Healthy | dp::TaskClass::Stopped
+            )
+        });
+    let Some(rec) = c.services.get_mut(name) else {
+        return;
+    };
+    if let Some(u) = &unplaced {
+        if rec.last_unplaced.as_ref() != Some(u) {
+            messages.push(u.clone());
+        }
+    }
+    let changed = !messages.is_empty() || rec.last_unplaced != unplaced || step.state != before;
+    rec.last_unplaced = unplaced;
+    if daemon {
+        rec.service.desired_count = Some(step.state.spec.desired_count as i32);
+    }
+    rec.deploy = step.state;
+    rec.settled = settled;
+    push_events(rec, &mut st.meta.rng, now, messages);
+    if changed {
+        dirty.insert(Key::Service(cluster.into(), name.into()));
+    }
+}
+
+fn resolve_in<'a>(
+    families: &'a std::collections::BTreeMap<String, Vec<TaskDefRec>>,
+    arn: &str,
+) -> Option<&'a TaskDefRec> {
+    let (family, rev) = super::taskdefs::parse_reference(arn)?;
+    families.get(&family)?.get((rev? as usize).checked_sub(1)?)
+}

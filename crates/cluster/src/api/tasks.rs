@@ -1,0 +1,1082 @@
+//! RunTask, StartTask, StopTask, DescribeTasks, ListTasks, Get/UpdateTaskProtection, and how
+//! runtime events move a task through its lifecycle (ecs-semantics §4).
+
+use std::collections::BTreeSet;
+
+use berth_core::deploy as dp;
+use berth_core::model as m;
+use berth_core::placement as pl;
+use berth_core::protocol::{AwsError, ErrorCode};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+
+use super::taskdefs::resolve;
+use super::{
+    Page, Read, Write, active_cluster, active_cluster_mut, check_tags, failure, last_segment, out,
+    ts,
+};
+use crate::runtime::RuntimeEvent;
+use crate::state::{ClusterRec, Env, Key, TaskDefRec, TaskRec, View};
+
+/// Checks a capacity provider strategy: ≤20 items, known providers, base/weight ranges.
+pub(crate) fn check_strategy(
+    strategy: &[m::CapacityProviderStrategyItem],
+    allowed: Option<&[String]>,
+) -> Result<(), AwsError> {
+    if strategy.len() > 20 {
+        return Err(AwsError::invalid_parameter(
+            "A capacity provider strategy can have at most 20 providers.",
+        ));
+    }
+    let mut with_base = 0;
+    for item in strategy {
+        let name = item.capacity_provider.as_deref().unwrap_or_default();
+        if !super::clusters::FARGATE_PROVIDERS.contains(&name) {
+            return Err(AwsError::invalid_parameter(format!(
+                "The specified capacity provider {name} does not exist. The local cluster has FARGATE and FARGATE_SPOT."
+            )));
+        }
+        if let Some(allowed) = allowed {
+            if !allowed.iter().any(|a| a == name) {
+                return Err(AwsError::invalid_parameter(format!(
+                    "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster ({name})."
+                )));
+            }
+        }
+        if !(0..=1000).contains(&item.weight.unwrap_or(0))
+            || !(0..=100_000).contains(&item.base.unwrap_or(0))
+        {
+            return Err(AwsError::invalid_parameter(
+                "Capacity provider weight must be 0–1000 and base 0–100000.",
+            ));
+        }
+        if item.base.unwrap_or(0) > 0 {
+            with_base += 1;
+        }
+    }
+    if with_base > 1 {
+        return Err(AwsError::invalid_parameter(
+            "Only one capacity provider in a strategy can have a base defined.",
+        ));
+    }
+    Ok(())
+}
+
+/// How a task is launched: EC2 on an instance, or a Fargate capacity provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Launch {
+    /// EC2 launch type.
+    Ec2,
+    /// Fargate with this capacity provider (`None`: the FARGATE launch type).
+    Fargate(Option<String>),
+}
+
+/// Decides the launch from `launchType` / `capacityProviderStrategy` / the cluster default.
+pub(crate) fn choose_launch(
+    c: &ClusterRec,
+    launch_type: Option<&m::LaunchType>,
+    strategy: Option<&[m::CapacityProviderStrategyItem]>,
+    random: u64,
+) -> Result<Launch, AwsError> {
+    if launch_type.is_some() && strategy.is_some_and(|s| !s.is_empty()) {
+        return Err(AwsError::invalid_parameter(
+            "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
+        ));
+    }
+    if let Some(lt) = launch_type {
+        return match lt.as_str() {
+            "EC2" => Ok(Launch::Ec2),
+            "FARGATE" => Ok(Launch::Fargate(None)),
+            other => Err(AwsError::invalid_parameter(format!(
+                "Launch type {other} is not supported by the local cluster (EC2 and FARGATE are)."
+            ))),
+        };
+    }
+    let strategy = match strategy {
+        Some(s) if !s.is_empty() => s,
+        _ if !c.default_strategy.is_empty() => &c.default_strategy[..],
+        _ => return Ok(Launch::Ec2),
+    };
+    check_strategy(strategy, None)?;
+    if let Some(b) = strategy.iter().find(|i| i.base.unwrap_or(0) > 0) {
+        return Ok(Launch::Fargate(b.capacity_provider.clone()));
+    }
+    let total: u64 = strategy
+        .iter()
+        .map(|i| i.weight.unwrap_or(0).max(0) as u64)
+        .sum();
+    if total == 0 {
+        return Err(AwsError::invalid_parameter(
+            "At least one capacity provider in the strategy must have a weight greater than zero.",
+        ));
+    }
+    let mut pick = random % total;
+    for i in strategy {
+        let wgt = i.weight.unwrap_or(0).max(0) as u64;
+        if pick < wgt {
+            return Ok(Launch::Fargate(i.capacity_provider.clone()));
+        }
+        pick -= wgt;
+    }
+    Ok(Launch::Fargate(strategy[0].capacity_provider.clone()))
+}
+
+fn network_mode(td: &m::TaskDefinition) -> pl::NetworkMode {
+    match td.network_mode.as_ref().map(|n| n.as_str()) {
+        Some("host") => pl::NetworkMode::Host,
+        Some("awsvpc") => pl::NetworkMode::Awsvpc,
+        Some("none") => pl::NetworkMode::None,
+        _ => pl::NetworkMode::Bridge,
+    }
+}
+
+/// What a task of this definition needs from an instance, with task-level overrides.
+pub(crate) fn requirements(
+    td: &TaskDefRec,
+    group: &str,
+    overrides: Option<&m::TaskOverride>,
+) -> pl::TaskRequirements {
+    let t = &td.td;
+    let parse = |s: Option<&String>| s.and_then(|v| v.parse::<u32>().ok());
+    let cpu = parse(overrides.and_then(|o| o.cpu.as_ref())).or(parse(t.cpu.as_ref()));
+    let memory = parse(overrides.and_then(|o| o.memory.as_ref())).or(parse(t.memory.as_ref()));
+    let containers: Vec<pl::ContainerResources> = t
+        .container_definitions
+        .iter()
+        .flatten()
+        .map(|c| {
+            let o = overrides
+                .and_then(|o| o.container_overrides.as_ref())
+                .and_then(|os| os.iter().find(|o| o.name == c.name));
+            pl::ContainerResources {
+                cpu: o.and_then(|o| o.cpu).or(c.cpu).map(|v| v.max(0) as u32),
+                memory: o
+                    .and_then(|o| o.memory)
+                    .or(c.memory)
+                    .map(|v| v.max(0) as u32),
+                memory_reservation: o
+                    .and_then(|o| o.memory_reservation)
+                    .or(c.memory_reservation)
+                    .map(|v| v.max(0) as u32),
+                gpu: c
+                    .resource_requirements
+                    .iter()
+                    .flatten()
+                    .filter(|r| r.r#type.as_ref().is_some_and(|t| t.as_str() == "GPU"))
+                    .filter_map(|r| r.value.as_ref()?.parse::<u32>().ok())
+                    .sum(),
+                port_mappings: c
+                    .port_mappings
+                    .iter()
+                    .flatten()
+                    .filter_map(|p| {
+                        Some(pl::PortMapping {
+                            container_port: u16::try_from(p.container_port?).ok()?,
+                            host_port: p.host_port.and_then(|h| u16::try_from(h).ok()),
+                            protocol: if p.protocol.as_ref().is_some_and(|p| p.as_str() == "udp") {
+                                pl::Protocol::Udp
+                            } else {
+                                pl::Protocol::Tcp
+                            },
+                        })
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let mut req =
+        pl::TaskRequirements::from_containers(group, network_mode(t), cpu, memory, &containers);
+    req.placement_constraints = t
+        .placement_constraints
+        .iter()
+        .flatten()
+        .filter(|c| c.r#type.as_ref().is_some_and(|t| t.as_str() == "memberOf"))
+        .filter_map(|c| {
+            c.expression
+                .as_deref()
+                .map(pl::PlacementConstraint::member_of)
+        })
+        .collect();
+    req
+}
+
+/// Converts request placement shapes to the engine's.
+pub(crate) fn placement_inputs(
+    constraints: Option<&Vec<m::PlacementConstraint>>,
+    strategy: Option<&Vec<m::PlacementStrategy>>,
+) -> Result<(Vec<pl::PlacementConstraint>, Vec<pl::PlacementStrategy>), AwsError> {
+    let cs = constraints
+        .iter()
+        .flat_map(|v| v.iter())
+        .map(|c| match c.r#type.as_ref().map(|t| t.as_str()) {
+            Some("distinctInstance") => Ok(pl::PlacementConstraint {
+                kind: pl::PlacementConstraintType::DistinctInstance,
+                expression: c.expression.clone(),
+            }),
+            Some("memberOf") => Ok(pl::PlacementConstraint {
+                kind: pl::PlacementConstraintType::MemberOf,
+                expression: c.expression.clone(),
+            }),
+            other => Err(AwsError::invalid_parameter(format!(
+                "Invalid placement constraint type {other:?}; use distinctInstance or memberOf."
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let ss = strategy
+        .iter()
+        .flat_map(|v| v.iter())
+        .map(|s| {
+            let kind = match s.r#type.as_ref().map(|t| t.as_str()) {
+                Some("random") => pl::PlacementStrategyType::Random,
+                Some("spread") => pl::PlacementStrategyType::Spread,
+                Some("binpack") => pl::PlacementStrategyType::Binpack,
+                other => {
+                    return Err(AwsError::invalid_parameter(format!(
+                        "Invalid placement strategy type {other:?}; use random, spread or binpack."
+                    )));
+                }
+            };
+            Ok(pl::PlacementStrategy {
+                kind,
+                field: s.field.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((cs, ss))
+}
+
+/// Everything needed to create one task record.
+pub(crate) struct NewTask<'a> {
+    pub id: String,
+    pub td: &'a TaskDefRec,
+    pub launch: Launch,
+    pub placement: Option<pl::Placement>,
+    pub az: String,
+    pub requirements: &'a pl::TaskRequirements,
+    pub group: String,
+    pub started_by: Option<String>,
+    pub overrides: Option<m::TaskOverride>,
+    pub tags: Vec<m::Tag>,
+    pub service: Option<String>,
+}
+
+/// Builds a PROVISIONING task.
+pub(crate) fn make_task(env: &Env, cluster: &str, now: DateTime<Utc>, n: NewTask<'_>) -> TaskRec {
+    let arn = env.task_arn(cluster, &n.id);
+    let td = &n.td.td;
+    let defs = td.container_definitions.clone().unwrap_or_default();
+    let containers = defs
+        .iter()
+        .map(|c| m::Container {
+            container_arn: Some(env.arn(berth_core::protocol::Resource::Container {
+                cluster: cluster.into(),
+                task: n.id.clone(),
+                id: format!("{}-{}", &n.id[..8], c.name.clone().unwrap_or_default()),
+            })),
+            task_arn: Some(arn.clone()),
+            name: c.name.clone(),
+            image: c.image.clone(),
+            last_status: Some("PENDING".into()),
+            network_interfaces: Some(vec![]),
+            health_status: c
+                .health_check
+                .as_ref()
+                .map(|_| m::HealthStatus::from("UNKNOWN")),
+            cpu: Some(c.cpu.unwrap_or(0).to_string()),
+            memory: c.memory.map(|v| v.to_string()),
+            memory_reservation: c.memory_reservation.map(|v| v.to_string()),
+            ..m::Container::default()
+        })
+        .collect();
+    let health_checked = defs
+        .iter()
+        .any(|c| c.essential.unwrap_or(true) && c.health_check.is_some());
+    let (launch_type, provider) = match &n.launch {
+        Launch::Ec2 => ("EC2", None),
+        Launch::Fargate(p) => ("FARGATE", p.clone()),
+    };
+    let info = n.placement.as_ref().map(|p| pl::TaskInfo {
+        task_arn: arn.clone(),
+        container_instance_arn: p.container_instance_arn.clone(),
+        group: n.group.clone(),
+        resources: n.requirements.resources,
+        host_ports: n.requirements.host_ports.clone(),
+    });
+    let fargate = matches!(n.launch, Launch::Fargate(_));
+    let task = m::Task {
+        task_arn: Some(arn),
+        cluster_arn: Some(env.cluster_arn(cluster)),
+        task_definition_arn: td.task_definition_arn.clone(),
+        container_instance_arn: n
+            .placement
+            .as_ref()
+            .map(|p| p.container_instance_arn.clone()),
+        availability_zone: Some(n.az),
+        containers: Some(containers),
+        cpu: Some(n.requirements.resources.cpu.to_string()),
+        memory: Some(n.requirements.resources.memory.to_string()),
+        created_at: Some(ts(now)),
+        desired_status: Some("RUNNING".into()),
+        last_status: Some("PROVISIONING".into()),
+        group: Some(n.group),
+        started_by: n.started_by,
+        launch_type: Some(m::LaunchType::from(launch_type)),
+        capacity_provider_name: provider,
+        platform_version: fargate.then(|| "1.4.0".into()),
+        platform_family: fargate.then(|| "Linux".into()),
+        overrides: Some(n.overrides.unwrap_or_else(|| m::TaskOverride {
+            container_overrides: Some(vec![]),
+            inference_accelerator_overrides: Some(vec![]),
+            ..m::TaskOverride::default()
+        })),
+        health_status: Some(m::HealthStatus::from("UNKNOWN")),
+        enable_execute_command: Some(false),
+        tags: Some(n.tags),
+        version: Some(1),
+        attachments: Some(vec![]),
+        attributes: Some(vec![]),
+        ..m::Task::default()
+    };
+    TaskRec {
+        task,
+        service: n.service,
+        info,
+        stop_cause: None,
+        health_checked,
+        launched: false,
+        stop_sent: false,
+        protection: None,
+    }
+}
+
+fn check_overrides(td: &TaskDefRec, o: &m::TaskOverride) -> Result<(), AwsError> {
+    let size = serde_json::to_string(o).map_or(0, |s| s.chars().count());
+    if size > 8192 {
+        return Err(AwsError::invalid_parameter(
+            "Container Overrides length must be at most 8192",
+        ));
+    }
+    for co in o.container_overrides.iter().flatten() {
+        let Some(name) = co.name.as_deref() else {
+            return Err(AwsError::invalid_parameter(
+                "Container override name is required.",
+            ));
+        };
+        if !td
+            .td
+            .container_definitions
+            .iter()
+            .flatten()
+            .any(|c| c.name.as_deref() == Some(name))
+        {
+            return Err(AwsError::invalid_parameter(format!(
+                "Override for container named {name} is not a container in the TaskDefinition."
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_started_by(s: Option<&str>) -> Result<(), AwsError> {
+    if let Some(s) = s {
+        if s.len() > 128
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-/_".contains(&b))
+        {
+            return Err(AwsError::invalid_parameter(
+                "startedBy can have up to 128 letters (uppercase and lowercase), numbers, hyphens, forward slashes and underscores.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Rejects a task definition that cannot run with this launch, with ECS's messages.
+pub(crate) fn check_launch(
+    td: &TaskDefRec,
+    launch: &Launch,
+    network: Option<&m::NetworkConfiguration>,
+) -> Result<(), AwsError> {
+    let status = td.td.status.as_ref().map_or("ACTIVE", |s| s.as_str());
+    if status != "ACTIVE" {
+        return Err(AwsError::client("TaskDefinition is inactive"));
+    }
+    let compat = |c: &str| {
+        td.td
+            .compatibilities
+            .iter()
+            .flatten()
+            .any(|x| x.as_str() == c)
+    };
+    let awsvpc = td
+        .td
+        .network_mode
+        .as_ref()
+        .is_some_and(|n| n.as_str() == "awsvpc");
+    match launch {
+        Launch::Fargate(_) if !compat("FARGATE") => {
+            return Err(AwsError::invalid_parameter(
+                "Task definition does not support launch_type FARGATE.",
+            ));
+        }
+        Launch::Ec2 if !compat("EC2") => {
+            return Err(AwsError::invalid_parameter(
+                "Task definition does not support launch_type EC2.",
+            ));
+        }
+        _ => {}
+    }
+    if awsvpc
+        && network
+            .and_then(|n| n.awsvpc_configuration.as_ref())
+            .is_none()
+    {
+        return Err(AwsError::invalid_parameter(
+            "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+        ));
+    }
+    if !awsvpc && network.is_some() {
+        return Err(AwsError::invalid_parameter(
+            "Network Configuration is not valid for the given networkMode of this task definition.",
+        ));
+    }
+    Ok(())
+}
+
+/// The availability zone of a placement (or a Fargate zone).
+pub(crate) fn zone_of(
+    c: &ClusterRec,
+    env: &Env,
+    placement: Option<&pl::Placement>,
+    n: u64,
+) -> String {
+    placement
+        .and_then(|p| c.instances.get(pl::instance_id(&p.container_instance_arn)))
+        .and_then(|i| {
+            i.ci.attribute("ecs.availability-zone")
+                .flatten()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| format!("{}{}", env.region, ['a', 'b', 'c'][(n % 3) as usize]))
+}
+
+pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Value, AwsError> {
+    let count = req.count.unwrap_or(1);
+    if !(1..=10).contains(&count) {
+        return Err(AwsError::invalid_parameter(
+            "count must be between 1 and 10.",
+        ));
+    }
+    let cluster = active_cluster(w.st, req.cluster.as_deref())?.name.clone();
+    let reference = req
+        .task_definition
+        .clone()
+        .ok_or_else(|| AwsError::invalid_parameter("taskDefinition is required."))?;
+    let td = resolve(w.st, &reference)
+        .ok_or_else(|| AwsError::client("Unable to find the task definition. Check the family, revision or ARN and try again."))?
+        .clone();
+    check_started_by(req.started_by.as_deref())?;
+    let tags = req.tags.clone().unwrap_or_default();
+    check_tags(&tags)?;
+    if let Some(o) = &req.overrides {
+        check_overrides(&td, o)?;
+    }
+    let random = w.st.random(w.dirty);
+    let c = &w.st.clusters[&cluster];
+    let launch = choose_launch(
+        c,
+        req.launch_type.as_ref(),
+        req.capacity_provider_strategy.as_deref(),
+        random,
+    )?;
+    check_launch(&td, &launch, req.network_configuration.as_ref())?;
+    let family = td.td.family.clone().unwrap_or_default();
+    let group = req
+        .group
+        .clone()
+        .unwrap_or_else(|| format!("family:{family}"));
+    let requirements = requirements(&td, &group, req.overrides.as_ref());
+    let mut failures = Vec::new();
+    let placements: Vec<Option<pl::Placement>> = match launch {
+        Launch::Ec2 => {
+            let (cs, ss) = placement_inputs(
+                req.placement_constraints.as_ref(),
+                req.placement_strategy.as_ref(),
+            )?;
+            if c.instances.is_empty() {
+                return Err(AwsError::invalid_parameter(
+                    "No Container Instances were found in your cluster.",
+                ));
+            }
+            let request = pl::PlacementRequest {
+                task: requirements.clone(),
+                count: count as u32,
+                placement_constraints: cs,
+                placement_strategy: ss,
+            };
+            let plan = pl::Placer::new(&View(c), random)
+                .run_task(&request)
+                .map_err(|e| AwsError::invalid_parameter(e.to_string()))?;
+            if let Some(u) = &plan.unplaced {
+                for f in u.failures() {
+                    failures.push(failure(f.arn, &f.reason));
+                }
+            }
+            plan.placements.into_iter().map(Some).collect()
+        }
+        Launch::Fargate(_) => (0..count).map(|_| None).collect(),
+    };
+    let mut tasks = Vec::new();
+    for p in placements {
+        let id = w.st.new_id(w.dirty);
+        let n = w.st.random(w.dirty);
+        let c = &w.st.clusters[&cluster];
+        let az = zone_of(c, w.env, p.as_ref(), n);
+        let rec = make_task(
+            w.env,
+            &cluster,
+            w.now,
+            NewTask {
+                id: id.clone(),
+                td: &td,
+                launch: launch.clone(),
+                placement: p,
+                az,
+                requirements: &requirements,
+                group: group.clone(),
+                started_by: req.started_by.clone(),
+                overrides: req.overrides.clone(),
+                tags: tags.clone(),
+                service: None,
+            },
+        );
+        tasks.push(rec.task.clone());
+        let c =
+            w.st.clusters
+                .get_mut(&cluster)
+                .ok_or_else(AwsError::cluster_not_found)?;
+        c.insert_task(rec);
+        w.dirty.insert(Key::Task(cluster.clone(), id));
+    }
+    out(json!({"tasks": tasks, "failures": failures}))
+}
+
+pub(crate) fn start(w: &mut Write<'_>, req: m::StartTaskRequest) -> Result<Value, AwsError> {
+    let targets = req.container_instances.clone().unwrap_or_default();
+    if targets.is_empty() || targets.len() > 10 {
+        return Err(AwsError::invalid_parameter(
+            "containerInstances must list between 1 and 10 container instances.",
+        ));
+    }
+    let cluster = active_cluster(w.st, req.cluster.as_deref())?.name.clone();
+    let reference = req
+        .task_definition
+        .clone()
+        .ok_or_else(|| AwsError::invalid_parameter("taskDefinition is required."))?;
+    let td = resolve(w.st, &reference)
+        .ok_or_else(|| AwsError::client("Unable to find the task definition. Check the family, revision or ARN and try again."))?
+        .clone();
+    check_started_by(req.started_by.as_deref())?;
+    let tags = req.tags.clone().unwrap_or_default();
+    check_tags(&tags)?;
+    if let Some(o) = &req.overrides {
+        check_overrides(&td, o)?;
+    }
+    check_launch(&td, &Launch::Ec2, req.network_configuration.as_ref())?;
+    let family = td.td.family.clone().unwrap_or_default();
+    let group = req
+        .group
+        .clone()
+        .unwrap_or_else(|| format!("family:{family}"));
+    let requirements = requirements(&td, &group, req.overrides.as_ref());
+    let mut tasks = Vec::new();
+    let mut failures = Vec::new();
+    for target in targets {
+        let id = last_segment(&target).to_string();
+        let seed = w.st.random(w.dirty);
+        let c = &w.st.clusters[&cluster];
+        let Some(inst) = c.instances.get(&id) else {
+            failures.push(failure(w.env.instance_arn(&cluster, &id), "MISSING"));
+            continue;
+        };
+        // Placement restricted to the one instance: filters apply, strategies do not.
+        let mut only = pl::Snapshot::new();
+        only.push_instance(inst.ci.clone());
+        for t in c.tasks_on(&id).filter_map(|t| t.info.as_ref()) {
+            only.push_task(t.clone());
+        }
+        let plan = pl::Placer::new(&only, seed)
+            .place(&pl::PlacementRequest::run_task(requirements.clone(), 1))
+            .map_err(|e| AwsError::invalid_parameter(e.to_string()))?;
+        let Some(p) = plan.placements.into_iter().next() else {
+            for f in plan.unplaced.iter().flat_map(|u| u.failures()) {
+                failures.push(failure(f.arn, &f.reason));
+            }
+            continue;
+        };
+        let task_id = w.st.new_id(w.dirty);
+        let c = &w.st.clusters[&cluster];
+        let az = zone_of(c, w.env, Some(&p), 0);
+        let rec = make_task(
+            w.env,
+            &cluster,
+            w.now,
+            NewTask {
+                id: task_id.clone(),
+                td: &td,
+                launch: Launch::Ec2,
+                placement: Some(p),
+                az,
+                requirements: &requirements,
+                group: group.clone(),
+                started_by: req.started_by.clone(),
+                overrides: req.overrides.clone(),
+                tags: tags.clone(),
+                service: None,
+            },
+        );
+        tasks.push(rec.task.clone());
+        let c =
+            w.st.clusters
+                .get_mut(&cluster)
+                .ok_or_else(AwsError::cluster_not_found)?;
+        c.insert_task(rec);
+        w.dirty.insert(Key::Task(cluster.clone(), task_id));
+    }
+    out(json!({"tasks": tasks, "failures": failures}))
+}
+
+/// Asks a task to stop: desired STOPPED with a stop code and reason. A task the runtime never
+/// saw stops at once.
+pub(crate) fn request_stop(
+    c: &mut ClusterRec,
+    id: &str,
+    code: &str,
+    reason: &str,
+    cause: dp::StopCause,
+    now: DateTime<Utc>,
+) {
+    let Some(t) = c.tasks.get_mut(id) else { return };
+    if t.desired_status() == "STOPPED" || t.is_stopped() {
+        return;
+    }
+    let from = t.status();
+    t.task.desired_status = Some("STOPPED".into());
+    t.task.stop_code = Some(m::TaskStopCode::from(code));
+    t.task.stopped_reason = Some(reason.into());
+    t.task.stopping_at = Some(ts(now));
+    t.task.version = Some(t.task.version.unwrap_or(0) + 1);
+    t.stop_cause = Some(cause);
+    if !t.launched {
+        t.task.last_status = Some("STOPPED".into());
+        t.task.stopped_at = Some(ts(now));
+        t.task.execution_stopped_at = Some(ts(now));
+        for ct in t.task.containers.iter_mut().flatten() {
+            ct.last_status = Some("STOPPED".into());
+        }
+    }
+    c.retally(id, from);
+}
+
+pub(crate) fn stop(w: &mut Write<'_>, req: m::StopTaskRequest) -> Result<Value, AwsError> {
+    let c = active_cluster_mut(w.st, req.cluster.as_deref())?;
+    let task = req
+        .task
+        .clone()
+        .ok_or_else(|| AwsError::invalid_parameter("task is required."))?;
+    let id = last_segment(&task).to_string();
+    if !c.tasks.contains_key(&id) {
+        return Err(AwsError::invalid_parameter(
+            "The referenced task was not found.",
+        ));
+    }
+    let reason = req
+        .reason
+        .clone()
+        .unwrap_or_else(|| "Task stopped by user".into());
+    if reason.chars().count() > 1024 {
+        return Err(AwsError::invalid_parameter(
+            "reason can be at most 1024 characters.",
+        ));
+    }
+    request_stop(
+        c,
+        &id,
+        "UserInitiated",
+        &reason,
+        dp::StopCause::UserInitiated,
+        w.now,
+    );
+    let t = c
+        .tasks
+        .get_mut(&id)
+        .ok_or_else(|| AwsError::invalid_parameter("The referenced task was not found."))?;
+    // StopTask deletes the task's tags (ecs-semantics §4).
+    t.task.tags = Some(vec![]);
+    let v = t.task.clone();
+    w.dirty.insert(Key::Task(c.name.clone(), id));
+    out(json!({"task": v}))
+}
+
+pub(crate) fn describe(r: &Read<'_>, req: m::DescribeTasksRequest) -> Result<Value, AwsError> {
+    let c = active_cluster(r.st, req.cluster.as_deref())?;
+    let wanted = req.tasks.unwrap_or_default();
+    if wanted.is_empty() {
+        return Err(AwsError::invalid_parameter("Tasks cannot be empty."));
+    }
+    if wanted.len() > 100 {
+        return Err(AwsError::invalid_parameter(
+            "At most 100 tasks can be described at once.",
+        ));
+    }
+    let with_tags = req
+        .include
+        .unwrap_or_default()
+        .iter()
+        .any(|f| f.as_str() == "TAGS");
+    let mut tasks = Vec::with_capacity(wanted.len());
+    let mut failures = Vec::new();
+    for w in wanted {
+        let id = last_segment(&w);
+        match c.tasks.get(id) {
+            // Serialised from the record (no copy of the task first).
+            Some(t) => {
+                let mut task = serde_json::to_value(&t.task)
+                    .map_err(|e| AwsError::new(ErrorCode::ServerException, e.to_string()))?;
+                if !with_tags {
+                    if let Some(o) = task.as_object_mut() {
+                        o.shift_remove("tags");
+                    }
+                }
+                tasks.push(task);
+            }
+            None => failures.push(failure(
+                if w.starts_with("arn:") {
+                    w.clone()
+                } else {
+                    r.env.task_arn(&c.name, &w)
+                },
+                "MISSING",
+            )),
+        }
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("tasks".into(), Value::Array(tasks));
+    body.insert("failures".into(), out(failures)?);
+    Ok(Value::Object(body))
+}
+
+pub(crate) fn list(r: &Read<'_>, req: m::ListTasksRequest) -> Result<Value, AwsError> {
+    let c = active_cluster(r.st, req.cluster.as_deref())?;
+    let page = Page::new(
+        "ListTasks",
+        req.next_token.as_deref(),
+        req.max_results,
+        100,
+        100,
+    )?;
+    if req.started_by.is_some()
+        && (req.container_instance.is_some() || req.family.is_some() || req.service_name.is_some())
+    {
+        return Err(AwsError::invalid_parameter(
+            "startedBy cannot be combined with containerInstance, family or serviceName filters.",
+        ));
+    }
+    let desired = req
+        .desired_status
+        .as_ref()
+        .map_or("RUNNING", |d| d.as_str())
+        .to_string();
+    let service = match &req.service_name {
+        Some(s) => {
+            let name = last_segment(s).to_string();
+            if !c.services.contains_key(&name) {
+                return Err(AwsError::service_not_found());
+            }
+            Some(name)
+        }
+        None => None,
+    };
+    let instance = req
+        .container_instance
+        .as_deref()
+        .map(|i| last_segment(i).to_string());
+    let family = req.family.clone();
+    let launch = req.launch_type.as_ref().map(|l| l.as_str().to_string());
+    let matches = |t: &TaskRec| -> bool {
+        if t.desired_status() != desired {
+            return false;
+        }
+        if let Some(s) = &service {
+            if t.service.as_deref() != Some(s.as_str()) {
+                return false;
+            }
+        }
+        if let Some(i) = &instance {
+            let on = t.task.container_instance_arn.as_deref().map(last_segment);
+            if on != Some(i.as_str()) {
+                return false;
+            }
+        }
+        if let Some(f) = &family {
+            let arn = t.task.task_definition_arn.as_deref().unwrap_or_default();
+            let fam = super::taskdefs::parse_reference(arn).map(|(f, _)| f);
+            if fam.as_deref() != Some(f.as_str()) {
+                return false;
+            }
+        }
+        if let Some(sb) = &req.started_by {
+            if t.task.started_by.as_ref() != Some(sb) {
+                return false;
+            }
+        }
+        if let Some(l) = &launch {
+            if t.task.launch_type.as_ref().map(|x| x.as_str()) != Some(l.as_str()) {
+                return false;
+            }
+        }
+        true
+    };
+    let (arns, next) = match desired.as_str() {
+        "PENDING" => (Vec::new(), None),
+        "RUNNING" => {
+            let ids: Box<dyn Iterator<Item = &String>> = match (&service, &page.after) {
+                (Some(s), _) => {
+                    Box::new(c.services.get(s).into_iter().flat_map(|s| s.tasks.iter()))
+                }
+                // Tasks not STOPPED on the instance, in id order like the live set.
+                (None, _) if instance.is_some() => Box::new(
+                    instance
+                        .as_ref()
+                        .and_then(|i| c.on_instance.get(i))
+                        .into_iter()
+                        .flatten(),
+                ),
+                (None, Some(a)) => Box::new(c.live.range::<String, _>((
+                    std::ops::Bound::Excluded(a),
+                    std::ops::Bound::Unbounded,
+                ))),
+                (None, None) => Box::new(c.live.iter()),
+            };
+            page.take(
+                "ListTasks",
+                ids.filter_map(|id| c.tasks.get(id))
+                    .filter(|t| matches(t))
+                    .map(|t| {
+                        (
+                            t.id().to_string(),
+                            t.task.task_arn.clone().unwrap_or_default(),
+                        )
+                    }),
+            )
+        }
+        _ => page.take(
+            "ListTasks",
+            c.tasks.values().filter(|t| matches(t)).map(|t| {
+                (
+                    t.id().to_string(),
+                    t.task.task_arn.clone().unwrap_or_default(),
+                )
+            }),
+        ),
+    };
+    out(json!({"taskArns": arns, "nextToken": next}))
+}
+
+fn protected(t: &TaskRec, now: DateTime<Utc>) -> m::ProtectedTask {
+    let (enabled, until) = match t.protection {
+        Some((true, until)) if until.is_none_or(|u| u > now) => (true, until),
+        _ => (false, None),
+    };
+    m::ProtectedTask {
+        task_arn: t.task.task_arn.clone(),
+        protection_enabled: Some(enabled),
+        expiration_date: until.map(ts),
+    }
+}
+
+pub(crate) fn get_protection(
+    r: &Read<'_>,
+    req: m::GetTaskProtectionRequest,
+) -> Result<Value, AwsError> {
+    let c = active_cluster(r.st, req.cluster.as_deref())?;
+    let mut out_tasks = Vec::new();
+    let mut failures = Vec::new();
+    let wanted: Vec<String> = match req.tasks {
+        Some(t) => t,
+        None => c.live.iter().cloned().collect(),
+    };
+    for w in wanted {
+        match c.tasks.get(last_segment(&w)) {
+            Some(t) => out_tasks.push(protected(t, r.now)),
+            None => failures.push(failure(w, "TASK_NOT_VALID")),
+        }
+    }
+    out(json!({"protectedTasks": out_tasks, "failures": failures}))
+}
+
+pub(crate) fn update_protection(
+    w: &mut Write<'_>,
+    req: m::UpdateTaskProtectionRequest,
+) -> Result<Value, AwsError> {
+    let enabled = req
+        .protection_enabled
+        .ok_or_else(|| AwsError::invalid_parameter("protectionEnabled is required."))?;
+    let minutes = req.expires_in_minutes.unwrap_or(120);
+    if !(1..=2880).contains(&minutes) {
+        return Err(AwsError::invalid_parameter(
+            "expiresInMinutes must be between 1 and 2880.",
+        ));
+    }
+    let wanted = req.tasks.clone().unwrap_or_default();
+    if wanted.is_empty() || wanted.len() > 10 {
+        return Err(AwsError::invalid_parameter(
+            "tasks must list between 1 and 10 tasks.",
+        ));
+    }
+    let c = active_cluster_mut(w.st, req.cluster.as_deref())?;
+    let mut done = Vec::new();
+    let mut failures = Vec::new();
+    for task in wanted {
+        let id = last_segment(&task).to_string();
+        match c.tasks.get_mut(&id) {
+            Some(t) if !t.is_stopped() => {
+                t.protection = Some((
+                    enabled,
+                    enabled.then(|| w.now + Duration::minutes(i64::from(minutes))),
+                ));
+                done.push(protected(t, w.now));
+                w.dirty.insert(Key::Task(c.name.clone(), id));
+            }
+            _ => failures.push(failure(task, "TASK_NOT_VALID")),
+        }
+    }
+    out(json!({"protectedTasks": done, "failures": failures}))
+}
+
+/// Applies one runtime event to its task; returns the cluster and task id it changed.
+pub(crate) fn apply_runtime_event(
+    clusters: &mut std::collections::BTreeMap<String, ClusterRec>,
+    dirty: &mut BTreeSet<Key>,
+    e: &RuntimeEvent,
+) {
+    let task_id = match e {
+        RuntimeEvent::Pending { task_id, .. }
+        | RuntimeEvent::Running { task_id, .. }
+        | RuntimeEvent::StartFailed { task_id, .. }
+        | RuntimeEvent::Health { task_id, .. }
+        | RuntimeEvent::Exited { task_id, .. }
+        | RuntimeEvent::Stopped { task_id, .. } => task_id,
+    };
+    let Some(c) = clusters
+        .values_mut()
+        .find(|c| c.tasks.contains_key(task_id))
+    else {
+        return;
+    };
+    let Some(t) = c.tasks.get_mut(task_id) else {
+        return;
+    };
+    if t.is_stopped() {
+        return;
+    }
+    let from = t.status();
+    let containers = |t: &mut TaskRec, status: &str| {
+        for ct in t.task.containers.iter_mut().flatten() {
+            ct.last_status = Some(status.into());
+        }
+    };
+    match e {
+        RuntimeEvent::Pending { at, .. } => {
+            if t.last_status() == "PROVISIONING" {
+                t.task.last_status = Some("PENDING".into());
+                t.task.pull_started_at = Some(ts(*at));
+            }
+        }
+        RuntimeEvent::Running { at, .. } => {
+            if t.desired_status() == "RUNNING" {
+                t.task.last_status = Some("RUNNING".into());
+                t.task.pull_stopped_at = Some(ts(*at));
+                t.task.started_at = Some(ts(*at));
+                t.task.connectivity = Some(m::Connectivity::from("CONNECTED"));
+                t.task.connectivity_at = Some(ts(*at));
+                containers(t, "RUNNING");
+            }
+        }
+        RuntimeEvent::StartFailed { at, reason, .. } => {
+            t.task.desired_status = Some("STOPPED".into());
+            t.task.last_status = Some("STOPPED".into());
+            t.task.stop_code = Some(m::TaskStopCode::from("TaskFailedToStart"));
+            t.task.stopped_reason = Some(reason.clone());
+            for x in [
+                &mut t.task.stopping_at,
+                &mut t.task.execution_stopped_at,
+                &mut t.task.stopped_at,
+            ] {
+                *x = Some(ts(*at));
+            }
+            t.stop_cause = Some(dp::StopCause::FailedToStart);
+            for ct in t.task.containers.iter_mut().flatten() {
+                ct.last_status = Some("STOPPED".into());
+                ct.reason = Some(reason.clone());
+            }
+        }
+        RuntimeEvent::Health { healthy, .. } => {
+            let h = if *healthy { "HEALTHY" } else { "UNHEALTHY" };
+            t.task.health_status = Some(m::HealthStatus::from(h));
+            for ct in t.task.containers.iter_mut().flatten() {
+                if ct.health_status.is_some() {
+                    ct.health_status = Some(m::HealthStatus::from(h));
+                }
+            }
+        }
+        RuntimeEvent::Exited {
+            at,
+            container,
+            exit_code,
+            ..
+        } => {
+            if t.desired_status() == "RUNNING" {
+                t.task.desired_status = Some("STOPPED".into());
+                t.task.stop_code = Some(m::TaskStopCode::from("EssentialContainerExited"));
+                t.task.stopped_reason = Some("Essential container in task exited".into());
+                t.task.stopping_at = Some(ts(*at));
+                t.stop_cause = Some(dp::StopCause::EssentialContainerExited);
+            }
+            t.task.last_status = Some("DEPROVISIONING".into());
+            t.task.execution_stopped_at = Some(ts(*at));
+            t.stop_sent = true;
+            for ct in t.task.containers.iter_mut().flatten() {
+                if ct.name.as_deref() == Some(container.as_str()) {
+                    ct.exit_code = Some(*exit_code);
+                }
+                ct.last_status = Some("STOPPED".into());
+            }
+        }
+        RuntimeEvent::Stopped { at, exit_code, .. } => {
+            t.task.last_status = Some("STOPPED".into());
+            t.task.desired_status = Some("STOPPED".into());
+            t.task.stopped_at = Some(ts(*at));
+            if t.task.execution_stopped_at.is_none() {
+                t.task.execution_stopped_at = Some(ts(*at));
+            }
+            if t.task.stopping_at.is_none() {
+                t.task.stopping_at = Some(ts(*at));
+            }
+            for ct in t.task.containers.iter_mut().flatten() {
+                if ct.exit_code.is_none() {
+                    ct.exit_code = Some(*exit_code);
+                }
+                ct.last_status = Some("STOPPED".into());
+            }
+            if t.stop_cause.is_none() {
+                t.stop_cause = Some(dp::StopCause::Infrastructure);
+            }
+        }
+    }
+    t.task.version = Some(t.task.version.unwrap_or(0) + 1);
+    let id = task_id.clone();
+    c.retally(&id, from);
+    dirty.insert(Key::Task(c.name.clone(), id));
+}

@@ -1,0 +1,636 @@
+//! berth-cluster: an embedded, ECS-compatible local cluster.
+//!
+//! **What it is for.** [`Cluster`] answers the Amazon ECS API (AWS JSON 1.1 actions with the
+//! request and response shapes of [`berth_core::model`]) against a local control plane: clusters,
+//! task definitions (validated by [`berth_core::validate`]), tasks placed by
+//! [`berth_core::placement`], services rolled out by [`berth_core::deploy`], container instances
+//! and their attributes, and tags. A reconciler ([`Cluster::tick`], run in the background by
+//! [`Cluster::spawn_reconciler`]) moves tasks through their lifecycle with a [`runtime::Runtime`]
+//! and keeps services at their desired count. Every change is committed to an embedded redb
+//! database ([`store`]) before the call that made it returns, and everything is loaded back on
+//! start.
+//!
+//! **What it deliberately does not do, and why.**
+//! - No HTTP: the `berth` server owns transport, body limits and SigV4 (this crate takes an
+//!   action name and a body), so the same cluster serves the API, the dashboard and tests.
+//! - No Docker yet: the [`runtime::SimRuntime`] is deterministic (seeded, driven by the
+//!   cluster's [`clock::Clock`]); the [`runtime::Runtime`] trait is shaped for a Docker runtime.
+//! - Not every ECS operation: the ones not implemented answer `UnsupportedFeatureException`
+//!   naming the action, never a stub that pretends to work (see the server's README section).
+//!   Task sets, CODE_DEPLOY/EXTERNAL controllers and account settings are among them.
+//!   Application Auto Scaling and CloudWatch Logs are answered too ([`apis`]), for ECS
+//!   services and the `awslogs` streams of tasks only.
+//! - No eventual consistency: reads see every acknowledged write (ECS documents lag; strong
+//!   consistency is allowed and easier to test against).
+//!
+//! **Concurrency and durability.** State lives in memory behind one `RwLock`; reads share it,
+//! writes take it exclusively, mutate, and commit the changed records in one durable redb
+//! transaction while still holding it, so the order of commits is the order of acknowledgements
+//! and revisions stay contiguous. Writes are therefore serialised on fsync; that is the price
+//! of "acknowledged means durable" with one file.
+#![warn(missing_docs)]
+
+mod api;
+pub mod apis;
+pub mod autoscaling;
+pub mod clock;
+pub mod config;
+pub mod logstore;
+pub mod runtime;
+pub mod state;
+pub mod store;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use berth_core::placement as pl;
+use berth_core::protocol::{AwsError, ErrorCode};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+
+pub use clock::Clock;
+pub use config::{ClockMode, Config, InstanceSpec, SimTimings};
+use runtime::{Adopt, ContainerLaunch, Launch, Runtime, SimRuntime};
+use state::{ClusterRec, Env, InstanceRec, Key, State, TaskRec};
+pub use store::{Store, StoreError};
+
+/// Why a cluster could not start or reset.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct Inner {
+    state: RwLock<State>,
+    store: Store,
+    env: Env,
+    clock: Clock,
+    runtime: Arc<dyn Runtime>,
+    config: Config,
+    /// Serialises reconciler passes (background loop and test-control calls).
+    tick: tokio::sync::Mutex<()>,
+    /// When the reconciler last purged what is past the retention.
+    last_purge: std::sync::Mutex<Option<DateTime<Utc>>>,
+}
+
+/// The embedded cluster: cheap to clone, shared by the server's handlers and the reconciler.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("region", &self.inner.env.region)
+            .field("account", &self.inner.env.account)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// Opens the store under `config.data_dir`, loads every record (or creates the `default`
+    /// cluster with the configured container instances on first start) and re-adopts tasks
+    /// that were running into the simulated runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Store`] when the database cannot be opened or a record cannot be read.
+    pub async fn open(config: Config) -> Result<Cluster, ClusterError> {
+        let store = Store::open(config.data_dir.as_deref())?;
+        let clock = Clock::new(config.clock);
+        let env = Env {
+            region: config.region.clone(),
+            account: config.account.clone(),
+        };
+        let records = store.load()?;
+        let fresh = records.is_empty();
+        let mut st = State::load(records, config.seed, clock.now())?;
+        clock.ensure_at_least(st.meta.clock);
+        if fresh {
+            let mut dirty = BTreeSet::new();
+            seed_default(&mut st, &env, &config, clock.now(), &mut dirty);
+            store.commit(&changes(&st, &dirty))?;
+        }
+        let runtime: Arc<dyn Runtime> = Arc::new(SimRuntime::new(config.sim, config.seed));
+        let adopt: Vec<Adopt> = st
+            .clusters
+            .values()
+            .flat_map(|c| c.tasks.values().map(move |t| (c, t)))
+            .filter(|(_, t)| t.launched && !t.is_stopped())
+            .map(|(c, t)| Adopt {
+                launch: launch_spec(&st, &c.name, t),
+                running: t.last_status() == "RUNNING",
+                stopping: t.stop_sent,
+            })
+            .collect();
+        if let Err(e) = runtime.adopt(adopt, clock.now()).await {
+            tracing::warn!(error = %e, "could not re-adopt every task");
+        }
+        Ok(Cluster {
+            inner: Arc::new(Inner {
+                state: RwLock::new(st),
+                store,
+                env,
+                clock,
+                runtime,
+                config,
+                tick: tokio::sync::Mutex::new(()),
+                last_purge: std::sync::Mutex::new(None),
+            }),
+        })
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.inner.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.inner.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cluster's current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Runs one ECS action (`RunTask` …) with a JSON body, blocking on the durable commit.
+    ///
+    /// # Errors
+    ///
+    /// The ECS error for the request (`ClusterNotFoundException` …);
+    /// `UnsupportedFeatureException` for actions not implemented; `ServerException` when the
+    /// change could not be stored (it is then not applied).
+    pub fn call_blocking(&self, action: &str, body: &[u8]) -> Result<Value, AwsError> {
+        let env = &self.inner.env;
+        let now = self.now();
+        if api::is_read_only(action) {
+            let st = self.read();
+            return api::read(&api::Read { st: &st, env, now }, action, body);
+        }
+        let mut st = self.write();
+        let mut dirty = BTreeSet::new();
+        let result = api::write(
+            &mut api::Write {
+                st: &mut st,
+                dirty: &mut dirty,
+                env,
+                now,
+            },
+            action,
+            body,
+        );
+        unsettle(&mut st, &dirty);
+        self.commit(&mut st, &dirty)?;
+        result
+    }
+
+    /// [`Cluster::call_blocking`] on tokio's blocking pool.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cluster::call_blocking`].
+    pub async fn call(&self, action: &str, body: Vec<u8>) -> Result<Value, AwsError> {
+        let this = self.clone();
+        let action = action.to_string();
+        tokio::task::spawn_blocking(move || this.call_blocking(&action, &body))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "request handler panicked");
+                AwsError::new(ErrorCode::ServerException, "Internal error.")
+            })?
+    }
+
+    /// Commits dirty records; on failure reloads the stored state so memory never runs ahead
+    /// of what is durable.
+    fn commit(&self, st: &mut State, dirty: &BTreeSet<Key>) -> Result<(), AwsError> {
+        if dirty.is_empty() {
+            return Ok(());
+        }
+        let records = dirty.iter().map(|k| (k.encode(), st.record(k)));
+        if let Err(e) = self.inner.store.commit_iter(records) {
+            tracing::error!(error = %e, "commit failed; reloading stored state");
+            match self
+                .inner
+                .store
+                .load()
+                .map_err(ClusterError::from)
+                .and_then(|r| Ok(State::load(r, self.inner.config.seed, self.now())?))
+            {
+                Ok(fresh) => *st = fresh,
+                Err(e) => tracing::error!(error = %e, "reload after a failed commit failed too"),
+            }
+            return Err(AwsError::new(
+                ErrorCode::ServerException,
+                "The local cluster could not store the change durably; it was not applied.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// One reconciler pass: collect runtime events, apply them, run every service's deployment
+    /// step, commit, then ask the runtime to start and stop what the pass decided.
+    pub async fn tick(&self) {
+        let _guard = self.inner.tick.lock().await;
+        let now = self.now();
+        let events = self.inner.runtime.events(now).await;
+        let (launches, stops) = {
+            let mut st = self.write();
+            let mut dirty = BTreeSet::new();
+            for e in &events {
+                api::apply_runtime_event(&mut st.clusters, &mut dirty, e);
+            }
+            api::logs::record_runtime_events(&mut st, &mut dirty, &events, now);
+            api::autoscaling::tick(&mut api::Write {
+                st: &mut st,
+                dirty: &mut dirty,
+                env: &self.inner.env,
+                now,
+            });
+            unsettle(&mut st, &dirty);
+            // DAEMON services first: ECS reserves their resources before the others'.
+            let mut services: Vec<(bool, String, String)> = st
+                .clusters
+                .values()
+                .filter(|c| c.status == "ACTIVE")
+                .flat_map(|c| {
+                    c.services.iter().filter(|(_, s)| !s.settled).map(|(n, s)| {
+                        let replica = s.deploy.spec.scheduling_strategy
+                            != berth_core::deploy::SchedulingStrategy::Daemon;
+                        (replica, c.name.clone(), n.clone())
+                    })
+                })
+                .collect();
+            services.sort();
+            // One placement state per cluster and pass, shared by its services.
+            let mut placers: std::collections::BTreeMap<String, Option<pl::Placer>> =
+                std::collections::BTreeMap::new();
+            for (_, c, s) in services {
+                let placer = placers.entry(c.clone()).or_default();
+                api::reconcile_service(&mut st, &self.inner.env, &c, &s, now, &mut dirty, placer);
+            }
+            drop(placers);
+            self.purge_if_due(&mut st, now, &mut dirty);
+            let (launches, stops) = collect_runtime_work(&mut st, &mut dirty);
+            if !dirty.is_empty() {
+                st.meta.clock = now;
+                dirty.insert(Key::Meta);
+            }
+            if let Err(e) = self.commit(&mut st, &dirty) {
+                tracing::error!(error = %e, "reconciler pass not stored");
+                return;
+            }
+            (launches, stops)
+        };
+        for l in launches {
+            if let Err(e) = self.inner.runtime.start(l, now).await {
+                tracing::warn!(error = %e, "runtime start failed");
+            }
+        }
+        for id in stops {
+            if let Err(e) = self
+                .inner
+                .runtime
+                .stop(id, Duration::seconds(30), now)
+                .await
+            {
+                tracing::debug!(error = %e, "runtime stop");
+            }
+        }
+    }
+
+    /// Purges what is older than the retention, at most every `retention / 100` (between 1 s
+    /// and 1 min) of cluster time: a scan of every task is cheap, but not every 250 ms.
+    fn purge_if_due(&self, st: &mut State, now: DateTime<Utc>, dirty: &mut BTreeSet<Key>) {
+        let retention = Duration::from_std(self.inner.config.retention).unwrap_or(Duration::MAX);
+        let every = (retention / 100).clamp(Duration::seconds(1), Duration::seconds(60));
+        let mut last = self
+            .inner
+            .last_purge
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|l| now - l < every) {
+            return;
+        }
+        *last = Some(now);
+        if let Some(cutoff) = now.checked_sub_signed(retention) {
+            purge(st, cutoff, dirty);
+        }
+    }
+
+    /// Moves the clock forward `seconds`, one reconciler pass per second (and one pass first).
+    pub async fn advance(&self, seconds: u32) {
+        self.tick().await;
+        for _ in 0..seconds {
+            self.inner.clock.advance(Duration::seconds(1));
+            self.tick().await;
+        }
+    }
+
+    /// Runs the reconciler every `config.tick` in the background (system clock only; a manual
+    /// clock moves only through [`Cluster::advance`]).
+    pub fn spawn_reconciler(&self) -> Option<tokio::task::JoinHandle<()>> {
+        if self.inner.clock.mode() == ClockMode::Manual {
+            return None;
+        }
+        let this = self.clone();
+        let every = self.inner.config.tick;
+        Some(tokio::spawn(async move {
+            let mut interval = tokio::time::interval(every);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                this.tick().await;
+            }
+        }))
+    }
+
+    /// Test control: forgets everything and starts over with the configured `default` cluster.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Store`] when the store cannot be cleared.
+    pub async fn reset(&self) -> Result<(), ClusterError> {
+        let _guard = self.inner.tick.lock().await;
+        let mut st = self.write();
+        self.inner.store.clear()?;
+        self.inner.clock.reset();
+        if let Some(f) = self.inner.runtime.faults() {
+            f.reset();
+        }
+        let mut fresh = State::new(self.inner.config.seed, self.now());
+        let mut dirty = BTreeSet::new();
+        seed_default(
+            &mut fresh,
+            &self.inner.env,
+            &self.inner.config,
+            self.now(),
+            &mut dirty,
+        );
+        self.inner.store.commit(&changes(&fresh, &dirty))?;
+        *st = fresh;
+        Ok(())
+    }
+
+    fn faults(&self) -> Result<&dyn runtime::Faults, AwsError> {
+        self.inner.runtime.faults().ok_or_else(|| {
+            AwsError::new(
+                ErrorCode::UnsupportedFeatureException,
+                "This runtime does not support fault injection.",
+            )
+        })
+    }
+
+    /// Test control: the next `n` task starts fail (`TaskFailedToStart`).
+    ///
+    /// # Errors
+    ///
+    /// `UnsupportedFeatureException` when the runtime cannot inject faults.
+    pub fn fail_next_starts(&self, n: u32) -> Result<(), AwsError> {
+        self.faults()?.fail_next_starts(n);
+        Ok(())
+    }
+
+    /// Test control: a running task's essential container exits with `exit_code`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidParameterException` when the task is not running in the runtime.
+    pub fn crash_task(&self, task: &str, exit_code: i32) -> Result<(), AwsError> {
+        let id = api::last_segment(task);
+        self.faults()?
+            .crash(id, exit_code, self.now())
+            .map_err(|e| AwsError::invalid_parameter(e.to_string()))
+    }
+
+    /// Test control: a running task reports healthy or unhealthy from now on.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidParameterException` when the task is not running in the runtime.
+    pub fn set_task_health(&self, task: &str, healthy: bool) -> Result<(), AwsError> {
+        let id = api::last_segment(task);
+        self.faults()?
+            .set_health(id, healthy)
+            .map_err(|e| AwsError::invalid_parameter(e.to_string()))
+    }
+}
+
+/// Marks the services a change may concern as needing a reconcile pass again: the service
+/// itself, the service of a changed task, every service of a cluster whose container instances
+/// (or settings) changed.
+fn unsettle(st: &mut State, dirty: &BTreeSet<Key>) {
+    for k in dirty {
+        match k {
+            Key::Service(c, n) => {
+                if let Some(s) = st.clusters.get_mut(c).and_then(|c| c.services.get_mut(n)) {
+                    s.settled = false;
+                }
+            }
+            Key::Task(c, id) => {
+                if let Some(c) = st.clusters.get_mut(c) {
+                    let owner = c.tasks.get(id).and_then(|t| t.service.clone());
+                    if let Some(s) = owner.and_then(|s| c.services.get_mut(&s)) {
+                        s.settled = false;
+                    }
+                }
+            }
+            Key::Instance(c, _) | Key::Cluster(c) => {
+                if let Some(c) = st.clusters.get_mut(c) {
+                    for s in c.services.values_mut() {
+                        s.settled = false;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Forgets STOPPED tasks, service events and finished (INACTIVE) deployments older than
+/// `cutoff`, deleting their records. The newest COMPLETED deployment of a service is kept
+/// whatever its age: a circuit-breaker rollback returns to it.
+fn purge(st: &mut State, cutoff: DateTime<Utc>, dirty: &mut BTreeSet<Key>) {
+    use berth_core::deploy::{DeploymentStatus, RolloutState};
+    let old = |t: &Option<berth_core::model::Timestamp>| {
+        t.as_ref()
+            .and_then(berth_core::model::Timestamp::to_datetime)
+            .is_some_and(|t| t < cutoff)
+    };
+    for c in st.clusters.values_mut() {
+        let expired: Vec<String> = c
+            .tasks
+            .values()
+            .filter(|t| t.is_stopped() && old(&t.task.stopped_at))
+            .map(|t| t.id().to_string())
+            .collect();
+        for id in expired {
+            if c.remove_task(&id) {
+                dirty.insert(Key::Task(c.name.clone(), id));
+            }
+        }
+        for (name, s) in c.services.iter_mut() {
+            let events = s.events.len();
+            s.events.retain(|e| !old(&e.created_at));
+            let keep = s
+                .deploy
+                .deployments
+                .iter()
+                .filter(|d| d.rollout_state == RolloutState::Completed)
+                .max_by_key(|d| d.created_at)
+                .map(|d| d.id.clone());
+            let deployments = s.deploy.deployments.len();
+            s.deploy.deployments.retain(|d| {
+                d.status != DeploymentStatus::Inactive
+                    || d.updated_at >= cutoff
+                    || keep.as_ref() == Some(&d.id)
+            });
+            if s.events.len() != events || s.deploy.deployments.len() != deployments {
+                dirty.insert(Key::Service(c.name.clone(), name.clone()));
+            }
+        }
+    }
+}
+
+fn changes(st: &State, dirty: &BTreeSet<Key>) -> Vec<store::Change> {
+    dirty.iter().map(|k| (k.encode(), st.record(k))).collect()
+}
+
+/// What the runtime needs to start a task, from its task definition.
+fn launch_spec(st: &State, cluster: &str, t: &TaskRec) -> Launch {
+    let arn = t.task.task_definition_arn.as_deref().unwrap_or_default();
+    let defs = api::resolve_task_definition(st, arn)
+        .map(|td| td.td.container_definitions.clone().unwrap_or_default())
+        .unwrap_or_default();
+    Launch {
+        task_id: t.id().to_string(),
+        cluster: cluster.to_string(),
+        containers: defs
+            .iter()
+            .map(|c| ContainerLaunch {
+                name: c.name.clone().unwrap_or_default(),
+                image: c.image.clone().unwrap_or_default(),
+                essential: c.essential.unwrap_or(true),
+                health_check: c.health_check.is_some(),
+            })
+            .collect(),
+    }
+}
+
+/// Marks tasks to launch and to stop, and returns them for the runtime.
+fn collect_runtime_work(st: &mut State, dirty: &mut BTreeSet<Key>) -> (Vec<Launch>, Vec<String>) {
+    let mut todo = Vec::new();
+    for c in st.clusters.values() {
+        for t in c.tasks.values() {
+            if t.is_stopped() {
+                continue;
+            }
+            let launch = !t.launched && t.desired_status() == "RUNNING";
+            let stop = t.launched && !t.stop_sent && t.desired_status() == "STOPPED";
+            if launch || stop {
+                todo.push((c.name.clone(), t.id().to_string(), launch));
+            }
+        }
+    }
+    let mut launches = Vec::new();
+    let mut stops = Vec::new();
+    for (cluster, id, launch) in todo {
+        if launch {
+            let spec = st.clusters[&cluster]
+                .tasks
+                .get(&id)
+                .map(|t| launch_spec(st, &cluster, t));
+            if let Some(spec) = spec {
+                launches.push(spec);
+            }
+        }
+        let Some(c) = st.clusters.get_mut(&cluster) else {
+            continue;
+        };
+        let Some(t) = c.tasks.get_mut(&id) else {
+            continue;
+        };
+        let from = t.status();
+        if launch {
+            t.launched = true;
+        } else {
+            t.stop_sent = true;
+            t.task.last_status = Some("STOPPING".into());
+            t.task.version = Some(t.task.version.unwrap_or(0) + 1);
+            stops.push(id.clone());
+        }
+        c.retally(&id, from);
+        dirty.insert(Key::Task(cluster, id));
+    }
+    (launches, stops)
+}
+
+/// Creates the `default` cluster with the configured container instances.
+fn seed_default(
+    st: &mut State,
+    env: &Env,
+    config: &Config,
+    now: DateTime<Utc>,
+    dirty: &mut BTreeSet<Key>,
+) {
+    let mut c: ClusterRec = api::new_cluster(env, "default");
+    c.capacity_providers = vec!["FARGATE".into(), "FARGATE_SPOT".into()];
+    let mut n = 0usize;
+    for spec in &config.instances {
+        for _ in 0..spec.count {
+            let id = st.new_id(dirty);
+            let ec2 = format!("i-{:017x}", st.random(dirty) >> 4);
+            let az = spec
+                .availability_zones
+                .get(n % spec.availability_zones.len().max(1))
+                .cloned()
+                .unwrap_or_else(|| format!("{}a", env.region));
+            n += 1;
+            let mut ci = pl::ContainerInstance::new(
+                env.instance_arn("default", &id),
+                ec2,
+                pl::Resources::new(spec.cpu, spec.memory, 0),
+            );
+            ci.agent_version = "1.89.0".into();
+            ci.registered_at = now.timestamp();
+            for (k, v) in [
+                ("ecs.availability-zone", Some(az.as_str())),
+                ("ecs.instance-type", Some(spec.instance_type.as_str())),
+                ("ecs.os-type", Some("linux")),
+                ("ecs.os-family", Some("LINUX")),
+                ("ecs.cpu-architecture", Some("x86_64")),
+                ("ecs.ami-id", Some("ami-00000000000000000")),
+                ("ecs.capability.task-eni", None),
+                ("com.amazonaws.ecs.capability.docker-remote-api.1.44", None),
+                ("ecs.capability.container-health-check", None),
+            ] {
+                ci = ci.with_attribute(k, v);
+            }
+            for (k, v) in &spec.attributes {
+                ci = ci.with_attribute(k, v.as_deref());
+            }
+            c.instances.insert(
+                id.clone(),
+                InstanceRec {
+                    ci,
+                    tags: Vec::new(),
+                    version: 1,
+                    running: 0,
+                    pending: 0,
+                },
+            );
+            dirty.insert(Key::Instance("default".into(), id));
+        }
+    }
+    st.clusters.insert("default".into(), c);
+    dirty.insert(Key::Cluster("default".into()));
+    st.meta.clock = now;
+    dirty.insert(Key::Meta);
+}

@@ -1,0 +1,586 @@
+//! The in-memory model of every cluster, with the indexes reads need, and its mapping to the
+//! records the store keeps.
+//!
+//! Every record is a plain serde value; indexes (tasks per cluster, live tasks, tasks per
+//! service, instance accounting) are rebuilt on load rather than stored, so they can never
+//! disagree with the records.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use berth_core::deploy as dp;
+use berth_core::model as m;
+use berth_core::placement as pl;
+use berth_core::protocol::{Arn, Resource};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::store::StoreError;
+
+/// Region and account: what ARNs are made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Env {
+    /// Region.
+    pub region: String,
+    /// Account id.
+    pub account: String,
+}
+
+impl Env {
+    /// The ARN of a resource.
+    pub fn arn(&self, resource: Resource) -> String {
+        Arn::new(&self.region, &self.account, resource).to_string()
+    }
+    /// `cluster/<name>`.
+    pub fn cluster_arn(&self, name: &str) -> String {
+        self.arn(Resource::Cluster { name: name.into() })
+    }
+    /// `task/<cluster>/<id>`.
+    pub fn task_arn(&self, cluster: &str, id: &str) -> String {
+        self.arn(Resource::Task {
+            cluster: cluster.into(),
+            id: id.into(),
+        })
+    }
+    /// `service/<cluster>/<name>`.
+    pub fn service_arn(&self, cluster: &str, name: &str) -> String {
+        self.arn(Resource::Service {
+            cluster: cluster.into(),
+            name: name.into(),
+        })
+    }
+    /// `container-instance/<cluster>/<id>`.
+    pub fn instance_arn(&self, cluster: &str, id: &str) -> String {
+        self.arn(Resource::ContainerInstance {
+            cluster: cluster.into(),
+            id: id.into(),
+        })
+    }
+    /// `task-definition/<family>:<revision>`.
+    pub fn task_definition_arn(&self, family: &str, revision: u32) -> String {
+        self.arn(Resource::TaskDefinition {
+            family: family.into(),
+            revision,
+        })
+    }
+}
+
+/// A stored record's key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Key {
+    /// A cluster by name.
+    Cluster(String),
+    /// A task definition revision.
+    TaskDef(String, u32),
+    /// A task: cluster name and task id.
+    Task(String, String),
+    /// A service: cluster name and service name.
+    Service(String, String),
+    /// A container instance: cluster name and id.
+    Instance(String, String),
+    /// Counters and the random source.
+    Meta,
+    /// An Application Auto Scaling target, by resource id.
+    ScalableTarget(String),
+    /// A CloudWatch Logs group.
+    LogGroup(String),
+    /// A CloudWatch Logs stream: group and stream name.
+    LogStream(String, String),
+}
+
+impl Key {
+    /// The store key.
+    pub fn encode(&self) -> String {
+        match self {
+            Key::Cluster(n) => format!("cluster/{n}"),
+            Key::TaskDef(f, r) => format!("taskdef/{f}/{r:010}"),
+            Key::Task(c, id) => format!("task/{c}/{id}"),
+            Key::Service(c, n) => format!("service/{c}/{n}"),
+            Key::Instance(c, id) => format!("instance/{c}/{id}"),
+            Key::Meta => "meta".into(),
+            Key::ScalableTarget(r) => format!("aas/{r}"),
+            Key::LogGroup(g) => format!("loggroup/{g}"),
+            Key::LogStream(g, s) => format!("logstream/{g}:{s}"),
+        }
+    }
+}
+
+/// A cluster and everything in it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterRec {
+    /// Name.
+    pub name: String,
+    /// ARN.
+    pub arn: String,
+    /// `ACTIVE` or `INACTIVE`.
+    pub status: String,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<m::Tag>,
+    /// Settings (containerInsights).
+    #[serde(default)]
+    pub settings: Vec<m::ClusterSetting>,
+    /// Configuration as given.
+    #[serde(default)]
+    pub configuration: Option<m::ClusterConfiguration>,
+    /// Capacity providers.
+    #[serde(default)]
+    pub capacity_providers: Vec<String>,
+    /// Default capacity provider strategy.
+    #[serde(default)]
+    pub default_strategy: Vec<m::CapacityProviderStrategyItem>,
+    /// Tasks by id (index; tasks are stored as their own records).
+    #[serde(skip)]
+    pub tasks: BTreeMap<String, TaskRec>,
+    /// Ids of tasks whose desired status is RUNNING.
+    #[serde(skip)]
+    pub live: BTreeSet<String>,
+    /// Services by name.
+    #[serde(skip)]
+    pub services: BTreeMap<String, ServiceRec>,
+    /// Container instances by id.
+    #[serde(skip)]
+    pub instances: BTreeMap<String, InstanceRec>,
+    /// Ids of the tasks that occupy each container instance (not STOPPED), by instance id.
+    #[serde(skip)]
+    pub on_instance: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// One task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskRec {
+    /// The task as DescribeTasks returns it.
+    pub task: m::Task,
+    /// The service that owns it.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// What it occupies on its container instance while not STOPPED (EC2 tasks only).
+    #[serde(default)]
+    pub info: Option<pl::TaskInfo>,
+    /// Why it stopped, for the deployment circuit breaker.
+    #[serde(default)]
+    pub stop_cause: Option<dp::StopCause>,
+    /// Whether an essential container has a health check.
+    #[serde(default)]
+    pub health_checked: bool,
+    /// Whether the runtime was asked to start it.
+    #[serde(default)]
+    pub launched: bool,
+    /// Whether the runtime was asked to stop it.
+    #[serde(default)]
+    pub stop_sent: bool,
+    /// Task scale-in protection: enabled and until when.
+    #[serde(default)]
+    pub protection: Option<(bool, Option<DateTime<Utc>>)>,
+}
+
+impl TaskRec {
+    /// The task id (last ARN segment).
+    pub fn id(&self) -> &str {
+        let arn = self.task.task_arn.as_deref().unwrap_or_default();
+        arn.rsplit('/').next().unwrap_or(arn)
+    }
+    /// `lastStatus`.
+    pub fn last_status(&self) -> &str {
+        self.task.last_status.as_deref().unwrap_or("PROVISIONING")
+    }
+    /// `desiredStatus`.
+    pub fn desired_status(&self) -> &str {
+        self.task.desired_status.as_deref().unwrap_or("RUNNING")
+    }
+    /// `lastStatus` is STOPPED.
+    pub fn is_stopped(&self) -> bool {
+        self.last_status() == "STOPPED"
+    }
+    /// The scheduler's view of the status.
+    pub fn status(&self) -> dp::TaskStatus {
+        match self.last_status() {
+            "PROVISIONING" => dp::TaskStatus::Provisioning,
+            "PENDING" => dp::TaskStatus::Pending,
+            "ACTIVATING" => dp::TaskStatus::Activating,
+            "RUNNING" => dp::TaskStatus::Running,
+            "DEACTIVATING" => dp::TaskStatus::Deactivating,
+            "STOPPING" => dp::TaskStatus::Stopping,
+            "DEPROVISIONING" => dp::TaskStatus::Deprovisioning,
+            _ => dp::TaskStatus::Stopped,
+        }
+    }
+    /// The task as [`berth_core::deploy::step`] sees it.
+    pub fn snapshot(&self) -> dp::TaskSnapshot {
+        let ts = |t: &Option<m::Timestamp>| t.as_ref().and_then(m::Timestamp::to_datetime);
+        dp::TaskSnapshot {
+            task_id: self.id().to_string(),
+            deployment_id: self.task.started_by.clone().unwrap_or_default(),
+            last_status: self.status(),
+            stop_requested: self.desired_status() == "STOPPED",
+            health: match self.task.health_status {
+                Some(m::HealthStatus::Healthy) => dp::HealthStatus::Healthy,
+                Some(m::HealthStatus::Unhealthy) => dp::HealthStatus::Unhealthy,
+                _ => dp::HealthStatus::Unknown,
+            },
+            created_at: ts(&self.task.created_at).unwrap_or_default(),
+            started_at: ts(&self.task.started_at),
+            stop_cause: self.stop_cause,
+        }
+    }
+}
+
+/// One container instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRec {
+    /// What placement reads (status, attributes, registered/remaining resources, ports).
+    pub ci: pl::ContainerInstance,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<m::Tag>,
+    /// `version`, incremented on every change.
+    #[serde(default)]
+    pub version: i64,
+    /// Running tasks on it (index).
+    #[serde(skip)]
+    pub running: u32,
+    /// Pending tasks on it (index).
+    #[serde(skip)]
+    pub pending: u32,
+}
+
+/// One service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRec {
+    /// The service's configuration as DescribeServices returns it (deployments, counts and
+    /// events are filled in when described).
+    pub service: m::Service,
+    /// The scheduler's state (deployments and breaker bookkeeping).
+    pub deploy: dp::ServiceState,
+    /// Events, newest first.
+    #[serde(default)]
+    pub events: Vec<m::ServiceEvent>,
+    /// The last placement-failure event, so it is not repeated every tick.
+    #[serde(default)]
+    pub last_unplaced: Option<String>,
+    /// Task ids of this service (index).
+    #[serde(skip)]
+    pub tasks: BTreeSet<String>,
+    /// The last reconcile pass found nothing to do and nothing it reads has changed since:
+    /// the reconciler skips the service until a change to the service, one of its tasks or a
+    /// container instance of its cluster clears this (memory only; every service is looked at
+    /// once after a start).
+    #[serde(skip)]
+    pub settled: bool,
+}
+
+/// A task-definition revision.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDefRec {
+    /// The task definition as DescribeTaskDefinition returns it.
+    pub td: m::TaskDefinition,
+    /// Its tags.
+    #[serde(default)]
+    pub tags: Vec<m::Tag>,
+}
+
+/// Counters and the random source; stored so ids never repeat across restarts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta {
+    /// Source of ids and placement seeds.
+    pub rng: pl::SplitMix64,
+    /// The latest time the cluster has seen (a manual clock resumes from it).
+    pub clock: DateTime<Utc>,
+}
+
+/// Everything.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// Clusters by name.
+    pub clusters: BTreeMap<String, ClusterRec>,
+    /// Task-definition families: revision `n` at index `n - 1`.
+    pub families: BTreeMap<String, Vec<TaskDefRec>>,
+    /// Counters.
+    pub meta: Meta,
+    /// Application Auto Scaling: scalable targets and what hangs off them.
+    pub autoscaling: crate::autoscaling::AutoScaling,
+    /// CloudWatch Logs: groups and streams.
+    pub logs: crate::logstore::Logs,
+}
+
+/// How every keyed record is written out: a JSON document per key.
+fn json<T: Serialize>(v: &T) -> Option<Vec<u8>> {
+    serde_json::to_vec(v).ok()
+}
+
+impl State {
+    /// An empty state.
+    pub fn new(seed: u64, now: DateTime<Utc>) -> Self {
+        State {
+            clusters: BTreeMap::new(),
+            families: BTreeMap::new(),
+            meta: Meta {
+                rng: pl::SplitMix64::new(seed),
+                clock: now,
+            },
+            autoscaling: Default::default(),
+            logs: Default::default(),
+        }
+    }
+
+    /// The stored form of a record, `None` when it no longer exists.
+    pub fn record(&self, key: &Key) -> Option<Vec<u8>> {
+        match key {
+            Key::Cluster(n) => self.clusters.get(n).and_then(json),
+            Key::TaskDef(f, r) => self
+                .families
+                .get(f)
+                .and_then(|v| v.get((*r as usize).checked_sub(1)?))
+                .and_then(json),
+            Key::Task(c, id) => self.clusters.get(c)?.tasks.get(id).and_then(json),
+            Key::Service(c, n) => self.clusters.get(c)?.services.get(n).and_then(json),
+            Key::Instance(c, id) => self.clusters.get(c)?.instances.get(id).and_then(json),
+            Key::Meta => json(&self.meta),
+            Key::ScalableTarget(r) => self.autoscaling.record(r),
+            Key::LogGroup(g) => self.logs.group_record(g),
+            Key::LogStream(g, s) => self.logs.stream_record(g, s),
+        }
+    }
+
+    /// Rebuilds the state from stored records.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`] when a record does not parse.
+    pub fn load(
+        records: Vec<(String, Vec<u8>)>,
+        seed: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        fn parse<T: for<'de> Deserialize<'de>>(key: &str, v: &[u8]) -> Result<T, StoreError> {
+            serde_json::from_slice(v).map_err(|source| StoreError::Corrupt {
+                key: key.into(),
+                source,
+            })
+        }
+        let mut st = State::new(seed, now);
+        let mut tasks = Vec::new();
+        let mut services = Vec::new();
+        let mut instances = Vec::new();
+        for (key, value) in records {
+            let kind = key.split('/').next().unwrap_or_default();
+            match kind {
+                "cluster" => {
+                    let c: ClusterRec = parse(&key, &value)?;
+                    st.clusters.insert(c.name.clone(), c);
+                }
+                // Keys sort by zero-padded revision, so pushing keeps revision n at n - 1.
+                "taskdef" => {
+                    let t: TaskDefRec = parse(&key, &value)?;
+                    let family = t.td.family.clone().unwrap_or_default();
+                    st.families.entry(family).or_default().push(t);
+                }
+                "task" => tasks.push((key.clone(), parse::<TaskRec>(&key, &value)?)),
+                "service" => services.push((key.clone(), parse::<ServiceRec>(&key, &value)?)),
+                "instance" => instances.push((key.clone(), parse::<InstanceRec>(&key, &value)?)),
+                "meta" => st.meta = parse(&key, &value)?,
+                "aas" => st
+                    .autoscaling
+                    .load(&value)
+                    .map_err(|source| StoreError::Corrupt {
+                        key: key.clone(),
+                        source,
+                    })?,
+                "loggroup" => st
+                    .logs
+                    .load_group(&value)
+                    .map_err(|source| StoreError::Corrupt {
+                        key: key.clone(),
+                        source,
+                    })?,
+                "logstream" => {
+                    st.logs
+                        .load_stream(&value)
+                        .map_err(|source| StoreError::Corrupt {
+                            key: key.clone(),
+                            source,
+                        })?
+                }
+                _ => tracing::warn!(key, "ignoring a stored record of unknown kind"),
+            }
+        }
+        st.logs.finish_load();
+        let cluster_of = |key: &str| key.split('/').nth(1).unwrap_or_default().to_string();
+        for (key, mut i) in instances {
+            i.ci.remaining_resources = i.ci.registered_resources;
+            i.ci.ports_in_use = i.ci.reserved_ports.clone();
+            if let Some(c) = st.clusters.get_mut(&cluster_of(&key)) {
+                c.instances.insert(i.ci.id().to_string(), i);
+            }
+        }
+        for (key, s) in services {
+            if let Some(c) = st.clusters.get_mut(&cluster_of(&key)) {
+                let name = s.service.service_name.clone().unwrap_or_default();
+                c.services.insert(name, s);
+            }
+        }
+        for (key, t) in tasks {
+            if let Some(c) = st.clusters.get_mut(&cluster_of(&key)) {
+                c.insert_task(t);
+            }
+        }
+        Ok(st)
+    }
+
+    /// A new random 64-bit number (ids, seeds); marks the meta record dirty.
+    pub fn random(&mut self, dirty: &mut BTreeSet<Key>) -> u64 {
+        dirty.insert(Key::Meta);
+        self.meta.rng.next_u64()
+    }
+
+    /// A new 32-character lowercase hex id.
+    pub fn new_id(&mut self, dirty: &mut BTreeSet<Key>) -> String {
+        let a = self.random(dirty);
+        let b = self.random(dirty);
+        format!("{a:016x}{b:016x}")
+    }
+}
+
+impl ClusterRec {
+    /// Adds a task with its indexes: the live set, the service's tasks, and what it occupies on
+    /// its instance.
+    pub fn insert_task(&mut self, t: TaskRec) {
+        let id = t.id().to_string();
+        if t.desired_status() == "RUNNING" && !t.is_stopped() {
+            self.live.insert(id.clone());
+        }
+        if let Some(s) = t.service.as_ref().and_then(|s| self.services.get_mut(s)) {
+            s.tasks.insert(id.clone());
+        }
+        if let Some(info) = &t.info {
+            let on = pl::instance_id(&info.container_instance_arn);
+            if let Some(i) = self.instances.get_mut(on) {
+                charge(i, info, t.status());
+            }
+            if !t.is_stopped() {
+                self.on_instance
+                    .entry(on.to_string())
+                    .or_default()
+                    .insert(id.clone());
+            }
+        }
+        self.tasks.insert(id, t);
+    }
+
+    /// Forgets a STOPPED task and its index entries (retention purge); returns whether it was
+    /// there.
+    pub fn remove_task(&mut self, id: &str) -> bool {
+        let Some(t) = self.tasks.remove(id) else {
+            return false;
+        };
+        self.live.remove(id);
+        if let Some(s) = t.service.as_ref().and_then(|s| self.services.get_mut(s)) {
+            s.tasks.remove(id);
+        }
+        if let Some(info) = &t.info {
+            let on = pl::instance_id(&info.container_instance_arn);
+            if let Some(set) = self.on_instance.get_mut(on) {
+                set.remove(id);
+            }
+        }
+        true
+    }
+
+    /// The tasks that occupy a container instance (not STOPPED), by id.
+    pub fn tasks_on<'a>(&'a self, instance_id: &str) -> impl Iterator<Item = &'a TaskRec> + 'a {
+        self.on_instance
+            .get(instance_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Marks the instance accounting after a task's status changed from `from`.
+    pub fn retally(&mut self, id: &str, from: dp::TaskStatus) {
+        let Some(t) = self.tasks.get_mut(id) else {
+            return;
+        };
+        let to = t.status();
+        if t.desired_status() != "RUNNING" || to == dp::TaskStatus::Stopped {
+            self.live.remove(id);
+        }
+        let Some(info) = t.info.clone() else { return };
+        let Some(i) = self
+            .instances
+            .get_mut(pl::instance_id(&info.container_instance_arn))
+        else {
+            return;
+        };
+        uncount(i, from);
+        if to == dp::TaskStatus::Stopped {
+            let r = &mut i.ci.remaining_resources;
+            r.cpu = (r.cpu + info.resources.cpu).min(i.ci.registered_resources.cpu);
+            r.memory = (r.memory + info.resources.memory).min(i.ci.registered_resources.memory);
+            r.gpu = (r.gpu + info.resources.gpu).min(i.ci.registered_resources.gpu);
+            for p in &info.host_ports {
+                let list = match p.protocol {
+                    pl::Protocol::Tcp => &mut i.ci.ports_in_use.tcp,
+                    pl::Protocol::Udp => &mut i.ci.ports_in_use.udp,
+                };
+                let reserved = i.ci.reserved_ports.contains(*p);
+                if !reserved {
+                    list.retain(|q| *q != p.port);
+                }
+            }
+            t.info = None;
+            let on = pl::instance_id(&info.container_instance_arn);
+            if let Some(set) = self.on_instance.get_mut(on) {
+                set.remove(id);
+            }
+        } else {
+            count(i, to);
+        }
+    }
+}
+
+fn count(i: &mut InstanceRec, s: dp::TaskStatus) {
+    match s {
+        dp::TaskStatus::Running => i.running += 1,
+        dp::TaskStatus::Stopped => {}
+        _ => i.pending += 1,
+    }
+}
+
+fn uncount(i: &mut InstanceRec, s: dp::TaskStatus) {
+    match s {
+        dp::TaskStatus::Running => i.running = i.running.saturating_sub(1),
+        dp::TaskStatus::Stopped => {}
+        _ => i.pending = i.pending.saturating_sub(1),
+    }
+}
+
+fn charge(i: &mut InstanceRec, info: &pl::TaskInfo, status: dp::TaskStatus) {
+    if status == dp::TaskStatus::Stopped {
+        return;
+    }
+    let r = &mut i.ci.remaining_resources;
+    r.cpu = r.cpu.saturating_sub(info.resources.cpu);
+    r.memory = r.memory.saturating_sub(info.resources.memory);
+    r.gpu = r.gpu.saturating_sub(info.resources.gpu);
+    for p in &info.host_ports {
+        i.ci.ports_in_use.insert(*p);
+    }
+    count(i, status);
+}
+
+/// A cluster as the placement engine sees it.
+pub struct View<'a>(pub &'a ClusterRec);
+
+impl pl::ClusterView for View<'_> {
+    fn container_instances(&self) -> Box<dyn Iterator<Item = &pl::ContainerInstance> + '_> {
+        Box::new(self.0.instances.values().map(|i| &i.ci))
+    }
+    fn tasks(&self) -> Box<dyn Iterator<Item = &pl::TaskInfo> + '_> {
+        Box::new(self.0.tasks.values().filter_map(|t| t.info.as_ref()))
+    }
+}

@@ -1,0 +1,212 @@
+use berth_core::protocol::ErrorCode;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+fn service(c: &berth_cluster::Cluster) -> Value {
+    call(c, "DescribeServices", json!({"services": ["web"]}))["services"][0].clone()
+}
+
+fn messages(s: &Value) -> Vec<String> {
+    s["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn service_reaches_steady_state_and_replaces_crashed_tasks() {
+    let c = cluster(None).await;
+    register(&c, "web", "nginx:1");
+    let s = call(
+        &c,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 3}),
+    );
+    assert_eq!(s["service"]["status"], "ACTIVE");
+    c.advance(60).await;
+    let s = service(&c);
+    assert_eq!(s["runningCount"], 3);
+    assert_eq!(s["deployments"].as_array().unwrap().len(), 1);
+    assert_eq!(s["deployments"][0]["rolloutState"], "COMPLETED");
+    let m = messages(&s);
+    assert!(
+        m.iter()
+            .any(|m| m == "(service web) has reached a steady state."),
+        "{m:?}"
+    );
+    assert!(
+        m.iter()
+            .any(|m| m.starts_with("(service web) has started 3 tasks: (task ")),
+        "{m:?}"
+    );
+    let tasks = call(&c, "ListTasks", json!({"serviceName": "web"}));
+    let victim = tasks["taskArns"][0].as_str().unwrap().to_string();
+    c.crash_task(&victim, 1).unwrap();
+    c.advance(60).await;
+    let s = service(&c);
+    assert_eq!(s["runningCount"], 3);
+    let tasks = call(&c, "ListTasks", json!({"serviceName": "web"}));
+    assert!(
+        !tasks["taskArns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == &victim)
+    );
+    let e = err(
+        &c,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 1}),
+    );
+    assert_eq!(e.message, "Creation of service was not idempotent.");
+    let e = err(&c, "DeleteService", json!({"service": "web"}));
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    call(
+        &c,
+        "DeleteService",
+        json!({"service": "web", "force": true}),
+    );
+    c.advance(10).await;
+    assert_eq!(service(&c)["status"], "INACTIVE");
+    assert_eq!(
+        call(&c, "ListServices", json!({}))["serviceArns"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn rolling_update_replaces_every_task() {
+    let c = cluster(None).await;
+    register(&c, "web", "nginx:1");
+    register(&c, "web", "nginx:2");
+    call(
+        &c,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web:1", "desiredCount": 2}),
+    );
+    c.advance(60).await;
+    call(
+        &c,
+        "UpdateService",
+        json!({"service": "web", "taskDefinition": "web:2"}),
+    );
+    c.advance(120).await;
+    let s = service(&c);
+    assert_eq!(s["deployments"].as_array().unwrap().len(), 1, "{s}");
+    assert!(s["taskDefinition"].as_str().unwrap().ends_with("web:2"));
+    let tasks = call(&c, "ListTasks", json!({"serviceName": "web"}));
+    let d = call(&c, "DescribeTasks", json!({"tasks": tasks["taskArns"]}));
+    assert_eq!(d["tasks"].as_array().unwrap().len(), 2);
+    assert!(
+        d["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["taskDefinitionArn"].as_str().unwrap().ends_with("web:2"))
+    );
+    let deps = call(&c, "ListServiceDeployments", json!({"service": "web"}));
+    assert_eq!(deps["serviceDeployments"].as_array().unwrap().len(), 2);
+    assert_eq!(deps["serviceDeployments"][0]["status"], "SUCCESSFUL");
+    let arn = deps["serviceDeployments"][0]["serviceDeploymentArn"].clone();
+    let dd = call(
+        &c,
+        "DescribeServiceDeployments",
+        json!({"serviceDeploymentArns": [arn]}),
+    );
+    assert_eq!(
+        dd["serviceDeployments"][0]["targetServiceRevision"]["runningTaskCount"],
+        2
+    );
+    let rev = deps["serviceDeployments"][0]["targetServiceRevisionArn"].clone();
+    let rv = call(
+        &c,
+        "DescribeServiceRevisions",
+        json!({"serviceRevisionArns": [rev]}),
+    );
+    assert_eq!(
+        rv["serviceRevisions"][0]["containerImages"][0]["image"],
+        "nginx:2"
+    );
+}
+
+#[tokio::test]
+async fn circuit_breaker_rolls_back() {
+    let c = cluster(None).await;
+    register(&c, "web", "nginx:1");
+    register(&c, "web", "nginx:broken");
+    call(
+        &c,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web:1", "desiredCount": 2,
+        "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}}}),
+    );
+    c.advance(60).await;
+    c.fail_next_starts(100).unwrap();
+    call(
+        &c,
+        "UpdateService",
+        json!({"service": "web", "taskDefinition": "web:2"}),
+    );
+    c.advance(30).await;
+    c.fail_next_starts(0).unwrap();
+    c.advance(120).await;
+    let s = service(&c);
+    assert!(
+        s["taskDefinition"].as_str().unwrap().ends_with("web:1"),
+        "{s}"
+    );
+    assert_eq!(s["runningCount"], 2);
+    let m = messages(&s);
+    assert!(m.iter().any(|m| m.contains("rolling back")), "{m:?}");
+    let deps = call(&c, "ListServiceDeployments", json!({"service": "web"}));
+    let statuses: Vec<&str> = deps["serviceDeployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
+    assert!(
+        statuses.contains(&"ROLLBACK_SUCCESSFUL")
+            || statuses.contains(&"ROLLBACK_FAILED")
+            || statuses.contains(&"STOPPED"),
+        "{statuses:?}"
+    );
+    let stopped = call(&c, "ListTasks", json!({"desiredStatus": "STOPPED"}));
+    let d = call(
+        &c,
+        "DescribeTasks",
+        json!({"tasks": stopped["taskArns"].as_array().unwrap().iter().take(100).collect::<Vec<_>>()}),
+    );
+    assert!(
+        d["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["stopCode"] == "TaskFailedToStart")
+    );
+}
+
+#[tokio::test]
+async fn unplaceable_service_writes_the_ecs_event() {
+    let c = cluster(None).await;
+    call(
+        &c,
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [{"name": "a", "image": "x:1", "memory": 3000}]}),
+    );
+    call(
+        &c,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 4}),
+    );
+    c.advance(5).await;
+    let s = service(&c);
+    let m = messages(&s);
+    assert!(
+        m.iter().any(|m| m.starts_with("(service web) was unable to place a task because no container instance met all of its requirements.")),
+        "{m:?}"
+    );
+}

@@ -1,0 +1,163 @@
+use berth_core::protocol::ErrorCode;
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn run_task_lifecycle_to_running_and_stopped() {
+    let c = cluster(None).await;
+    register(&c, "web", "nginx:1");
+    let r = call(
+        &c,
+        "RunTask",
+        json!({"taskDefinition": "web", "count": 2, "startedBy": "me"}),
+    );
+    assert_eq!(r["tasks"].as_array().unwrap().len(), 2);
+    assert_eq!(r["tasks"][0]["lastStatus"], "PROVISIONING");
+    assert_eq!(r["tasks"][0]["group"], "family:web");
+    let arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    assert!(arn.starts_with("arn:aws:ecs:us-east-1:000000000000:task/default/"));
+    assert_eq!(arn.rsplit('/').next().unwrap().len(), 32);
+    c.advance(1).await;
+    let d = call(&c, "DescribeTasks", json!({"tasks": [arn]}));
+    assert_eq!(d["tasks"][0]["lastStatus"], "PENDING");
+    c.advance(3).await;
+    let d = call(&c, "DescribeTasks", json!({"tasks": [arn]}));
+    assert_eq!(d["tasks"][0]["lastStatus"], "RUNNING");
+    assert!(d["tasks"][0]["startedAt"].is_number());
+    call(&c, "StopTask", json!({"task": arn, "reason": "done"}));
+    let d = call(&c, "DescribeTasks", json!({"tasks": [arn]}));
+    assert_eq!(d["tasks"][0]["desiredStatus"], "STOPPED");
+    c.advance(3).await;
+    let d = call(&c, "DescribeTasks", json!({"tasks": [arn, "0123"]}));
+    let t = &d["tasks"][0];
+    assert_eq!(t["lastStatus"], "STOPPED");
+    assert_eq!(t["stopCode"], "UserInitiated");
+    assert_eq!(t["stoppedReason"], "done");
+    assert_eq!(t["containers"][0]["exitCode"], 0);
+    assert_eq!(d["failures"][0]["reason"], "MISSING");
+    let l = call(&c, "ListTasks", json!({"desiredStatus": "STOPPED"}));
+    assert_eq!(l["taskArns"], json!([arn]));
+    let l = call(&c, "ListTasks", json!({"startedBy": "me"}));
+    assert_eq!(l["taskArns"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn run_task_errors_and_failures() {
+    let c = cluster(None).await;
+    register(&c, "web", "nginx:1");
+    let e = err(&c, "RunTask", json!({"taskDefinition": "web", "count": 11}));
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    let e = err(
+        &c,
+        "RunTask",
+        json!({"taskDefinition": "web", "launchType": "FARGATE"}),
+    );
+    assert_eq!(
+        e.message,
+        "Task definition does not support launch_type FARGATE."
+    );
+    let e = err(&c, "DescribeTasks", json!({"tasks": []}));
+    assert_eq!(e.message, "Tasks cannot be empty.");
+    let e = err(
+        &c,
+        "RunTask",
+        json!({"taskDefinition": "web", "count": "two"}),
+    );
+    assert_eq!(e.code, ErrorCode::SerializationException);
+    // 3 instances of 4096 MiB: a task of 5000 MiB never fits.
+    call(
+        &c,
+        "RegisterTaskDefinition",
+        json!({"family": "big", "containerDefinitions": [{"name": "a", "image": "x:1", "memory": 5000}]}),
+    );
+    let r = call(&c, "RunTask", json!({"taskDefinition": "big"}));
+    assert_eq!(r["tasks"], json!([]));
+    assert_eq!(r["failures"][0]["reason"], "RESOURCE:MEMORY");
+    let r = call(
+        &c,
+        "RunTask",
+        json!({"taskDefinition": "web", "count": 3,
+        "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.availability-zone == us-east-1a"}]}),
+    );
+    let inst: std::collections::BTreeSet<&str> = r["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["availabilityZone"].as_str().unwrap())
+        .collect();
+    assert_eq!(inst.into_iter().collect::<Vec<_>>(), vec!["us-east-1a"]);
+}
+
+#[tokio::test]
+async fn list_tasks_pages_over_more_than_100() {
+    let c = cluster(None).await;
+    call(
+        &c,
+        "RegisterTaskDefinition",
+        json!({"family": "tiny", "containerDefinitions": [{"name": "a", "image": "x:1", "memory": 4, "cpu": 1}]}),
+    );
+    for _ in 0..25 {
+        call(
+            &c,
+            "RunTask",
+            json!({"taskDefinition": "tiny", "count": 10}),
+        );
+    }
+    let mut all = Vec::new();
+    let mut token = serde_json::Value::Null;
+    loop {
+        let l = call(
+            &c,
+            "ListTasks",
+            json!({"nextToken": token, "family": "tiny"}),
+        );
+        let page = l["taskArns"].as_array().unwrap().clone();
+        assert!(page.len() <= 100);
+        all.extend(page);
+        token = l["nextToken"].clone();
+        if token.is_null() {
+            break;
+        }
+    }
+    assert_eq!(all.len(), 250);
+    let uniq: std::collections::BTreeSet<_> = all.iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(uniq.len(), 250);
+    let e = err(&c, "ListTasks", json!({"nextToken": "zz"}));
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
+}
+
+#[tokio::test]
+async fn fargate_and_crash() {
+    let c = cluster(None).await;
+    call(
+        &c,
+        "RegisterTaskDefinition",
+        json!({"family": "fg", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc",
+        "cpu": "256", "memory": "512", "containerDefinitions": [{"name": "a", "image": "x:1"}]}),
+    );
+    let e = err(
+        &c,
+        "RunTask",
+        json!({"taskDefinition": "fg", "launchType": "FARGATE"}),
+    );
+    assert_eq!(
+        e.message,
+        "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+    );
+    let r = call(
+        &c,
+        "RunTask",
+        json!({"taskDefinition": "fg", "launchType": "FARGATE",
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}}),
+    );
+    let arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    assert_eq!(r["tasks"][0]["launchType"], "FARGATE");
+    c.advance(4).await;
+    c.crash_task(&arn, 137).unwrap();
+    c.advance(2).await;
+    let d = call(&c, "DescribeTasks", json!({"tasks": [arn]}));
+    assert_eq!(d["tasks"][0]["lastStatus"], "STOPPED");
+    assert_eq!(d["tasks"][0]["stopCode"], "EssentialContainerExited");
+    assert_eq!(d["tasks"][0]["containers"][0]["exitCode"], 137);
+}

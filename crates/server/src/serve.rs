@@ -1,0 +1,337 @@
+//! `berth serve`: the ECS API of the embedded cluster over HTTP on 127.0.0.1.
+//!
+//! `POST /` is the AWS JSON 1.1 endpoint (`X-Amz-Target: AmazonEC2ContainerServiceV20141113.<Action>`);
+//! the same endpoint answers Application Auto Scaling (`AnyScaleFrontendService.<Action>`) and
+//! CloudWatch Logs (`Logs_20140328.<Action>`) from the embedded cluster.
+//! SigV4 headers are accepted and not verified (the server only listens on loopback). `GET /`
+//! is a small page (the dashboard will live there), `GET /healthz` answers `ok`, and
+//! `/_berth/*` is the test-control API of the simulated runtime.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use berth_cluster::Cluster;
+use berth_core::protocol::{AwsError, CONTENT_TYPE, ErrorCode, action_from_target};
+use serde_json::{Value, json};
+
+/// Largest request body accepted, in bytes.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// Longest a request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A boxed future (the backend trait is used as `Arc<dyn Backend>`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What answers ECS actions: the embedded cluster now, the upstream proxy later.
+pub trait Backend: Send + Sync {
+    /// Runs one action.
+    fn call(&self, action: String, body: Vec<u8>) -> BoxFuture<'_, Result<Value, AwsError>>;
+    /// The embedded cluster, for the test-control API (`None` for a proxy).
+    fn cluster(&self) -> Option<&Cluster>;
+}
+
+impl Backend for Cluster {
+    fn call(&self, action: String, body: Vec<u8>) -> BoxFuture<'_, Result<Value, AwsError>> {
+        Box::pin(async move { Cluster::call(self, &action, body).await })
+    }
+    fn cluster(&self) -> Option<&Cluster> {
+        Some(self)
+    }
+}
+
+/// The router's state.
+#[derive(Clone)]
+pub struct AppState {
+    /// The backend.
+    pub backend: Arc<dyn Backend>,
+}
+
+/// The one error type of the server: written as the AWS JSON error; internals are logged.
+#[derive(Debug)]
+pub struct ApiError(pub AwsError);
+
+impl From<AwsError> for ApiError {
+    fn from(e: AwsError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        if status.is_server_error() {
+            tracing::error!(
+                code = e.code.as_str(),
+                message = e.message,
+                "request failed"
+            );
+        } else {
+            tracing::debug!(
+                code = e.code.as_str(),
+                message = e.message,
+                "request rejected"
+            );
+        }
+        let mut resp = (status, e.to_json().to_string()).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        if let Ok(v) = HeaderValue::from_str(e.code.as_str()) {
+            h.insert("x-amzn-errortype", v);
+        }
+        resp
+    }
+}
+
+/// The HTTP application.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", post(api).get(index))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/_berth/reset", post(control_reset))
+        .route("/_berth/advance", post(control_advance))
+        .route("/_berth/fail-starts", post(control_fail_starts))
+        .route("/_berth/crash", post(control_crash))
+        .route("/_berth/health", post(control_health))
+        .route("/_berth/metric", post(control_metric))
+        .route("/_berth/alarm", post(control_alarm))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
+    match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(b) => Ok(b.to_vec()),
+        Err(_) => Err(ApiError(AwsError::new(
+            ErrorCode::RequestEntityTooLargeException,
+            format!("Request body is larger than {BODY_LIMIT} bytes or could not be read."),
+        ))),
+    }
+}
+
+async fn api(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            AwsError::new(
+                ErrorCode::UnknownOperationException,
+                "Missing X-Amz-Target header.",
+            )
+        })?;
+    if let Some((api, action)) = berth_cluster::apis::Api::from_target(target) {
+        let action = action.to_string();
+        return other_api(&state, api, action, body).await;
+    }
+    let action = action_from_target(target)?.to_string();
+    let body = read_body(body).await?;
+    let value = tokio::time::timeout(REQUEST_TIMEOUT, state.backend.call(action, body))
+        .await
+        .map_err(|_| AwsError::new(ErrorCode::ServerException, "The request timed out."))??;
+    // Straight into bytes: `Value`'s `Display` goes through `fmt::Formatter` for every token,
+    // which cost ~10 % of the server's CPU under the BENCHMARKS.md request mix.
+    let bytes = serde_json::to_vec(&value)
+        .map_err(|e| AwsError::new(ErrorCode::ServerException, e.to_string()))?;
+    let mut resp = (StatusCode::OK, bytes).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    Ok(resp)
+}
+
+async fn index() -> Html<&'static str> {
+    Html(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Berth</title></head><body>\
+         <h1>Berth</h1><p>The local ECS cluster is running. Point the AWS CLI or an SDK at this \
+         address (<code>--endpoint-url</code>). The dashboard will live here.</p></body></html>",
+    )
+}
+
+fn control(state: &AppState) -> Result<&Cluster, ApiError> {
+    state.backend.cluster().ok_or_else(|| {
+        ApiError(AwsError::new(
+            ErrorCode::UnsupportedFeatureException,
+            "The test-control API needs the embedded cluster.",
+        ))
+    })
+}
+
+async fn control_json(body: Body) -> Result<Value, ApiError> {
+    let bytes = read_body(body).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError(AwsError::new(
+            ErrorCode::SerializationException,
+            e.to_string(),
+        ))
+    })
+}
+
+fn ok(cluster: &Cluster) -> Response {
+    axum::Json(json!({"now": cluster.now().timestamp_millis() as f64 / 1000.0})).into_response()
+}
+
+async fn control_reset(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let c = control(&state)?;
+    c.reset().await.map_err(|e| {
+        tracing::error!(error = %e, "reset failed");
+        ApiError(AwsError::new(ErrorCode::ServerException, "Reset failed."))
+    })?;
+    Ok(ok(c))
+}
+
+async fn control_advance(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let c = control(&state)?;
+    let v = control_json(body).await?;
+    let secs = v
+        .get("seconds")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        .min(86_400) as u32;
+    c.advance(secs).await;
+    Ok(ok(c))
+}
+
+async fn control_fail_starts(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let c = control(&state)?;
+    let v = control_json(body).await?;
+    c.fail_next_starts(v.get("count").and_then(Value::as_u64).unwrap_or(1) as u32)?;
+    Ok(ok(c))
+}
+
+fn task_param(v: &Value) -> Result<String, ApiError> {
+    v.get("task")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| ApiError(AwsError::invalid_parameter("task is required.")))
+}
+
+async fn control_crash(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let c = control(&state)?;
+    let v = control_json(body).await?;
+    let code = v.get("exitCode").and_then(Value::as_i64).unwrap_or(1) as i32;
+    c.crash_task(&task_param(&v)?, code)?;
+    Ok(ok(c))
+}
+
+async fn control_health(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let c = control(&state)?;
+    let v = control_json(body).await?;
+    let healthy = v.get("healthy").and_then(Value::as_bool).unwrap_or(false);
+    c.set_task_health(&task_param(&v)?, healthy)?;
+    Ok(ok(c))
+}
+
+/// Starts the cluster and serves until the process is stopped.
+///
+/// # Errors
+///
+/// A message when the cluster cannot open its data directory or the port cannot be bound.
+pub async fn serve(config: berth_cluster::Config, port: u16) -> Result<(), String> {
+    let cluster = Cluster::open(config).await.map_err(|e| e.to_string())?;
+    cluster.spawn_reconciler();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%local, "berth serve: ECS API ready");
+    eprintln!("berth: listening on http://{local}");
+    let state = AppState {
+        backend: Arc::new(cluster),
+    };
+    axum::serve(listener, app(state))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Application Auto Scaling and CloudWatch Logs: answered by the embedded cluster, with their
+/// own error shapes.
+async fn other_api(
+    state: &AppState,
+    api: berth_cluster::apis::Api,
+    action: String,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let cluster = state.backend.cluster().ok_or_else(|| {
+        AwsError::new(
+            ErrorCode::UnknownOperationException,
+            "Only the embedded cluster answers Application Auto Scaling and CloudWatch Logs.",
+        )
+    })?;
+    let body = read_body(body).await?;
+    let result = tokio::time::timeout(REQUEST_TIMEOUT, cluster.call_api(api, &action, body))
+        .await
+        .map_err(|_| AwsError::new(ErrorCode::ServerException, "The request timed out."))?;
+    let (status, value, error_type) = match result {
+        Ok(v) => (StatusCode::OK, v, None),
+        Err(f) => (
+            StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST),
+            f.to_json(),
+            Some(f.code),
+        ),
+    };
+    let mut resp = (status, value.to_string()).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    if let Some(v) = error_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        h.insert("x-amzn-errortype", v);
+    }
+    Ok(resp)
+}
+
+/// `/_berth/metric {"resourceId", "metric", "value"}`: one datapoint for a scalable target's
+/// policies (`metric` defaults to `ECSServiceAverageCPUUtilization`).
+async fn control_metric(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let c = control(&state)?;
+    let v = control_json(body).await?;
+    let rid = v
+        .get("resourceId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError(AwsError::invalid_parameter("resourceId is required.")))?;
+    let metric = v
+        .get("metric")
+        .and_then(Value::as_str)
+        .unwrap_or("ECSServiceAverageCPUUtilization");
+    let value = v
+        .get("value")
+        .and_then(Value::as_f64)
+        .ok_or_else(|| ApiError(AwsError::invalid_parameter("value must be a number.")))?;
+    let mut out = c.put_metric(rid, metric, value)?;
+    out["now"] = json!(c.now().timestamp_millis() as f64 / 1000.0);
+    Ok(axum::Json(out).into_response())
+}
+
+/// `/_berth/alarm {"resourceId", "policyName", "alarm": {MetricName, Threshold,
+/// ComparisonOperator, EvaluationPeriods}}`: the CloudWatch alarm that invokes a step policy.
+async fn control_alarm(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let c = control(&state)?;
+    let v = control_json(body).await?;
+    let field = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError(AwsError::invalid_parameter(format!("{k} is required."))))
+    };
+    let alarm = serde_json::from_value(v.get("alarm").cloned().unwrap_or_default())
+        .map_err(|e| ApiError(AwsError::invalid_parameter(format!("alarm: {e}"))))?;
+    c.attach_step_alarm(field("resourceId")?, field("policyName")?, alarm)?;
+    Ok(ok(c))
+}
