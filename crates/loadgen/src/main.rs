@@ -1,0 +1,692 @@
+//! `berth-loadgen`: the boto3-shaped ECS request mix of `bench/loadgen.py`, from Rust.
+//!
+//! The Python generator (botocore under the GIL) could not drive `berth serve` hard enough: it
+//! was the bottleneck. This tool sends the same HTTP requests botocore sends (same bodies, the
+//! `X-Amz-Target` and `Content-Type: application/x-amz-json-1.1` headers, a static
+//! SigV4-shaped `Authorization` header whose credential scope is `us-east-1/ecs`, so moto picks
+//! the region) with the same weights:
+//!
+//! | action | weight | request |
+//! |---|---:|---|
+//! | DescribeServices | 30 | the 10 seeded services |
+//! | ListTasks | 25 | one page, `maxResults` 100 |
+//! | DescribeTasks | 25 | the 100 seeded tasks |
+//! | RunTask | 10 | `count` 10, `launchType` EC2, `startedBy` `load` |
+//! | RegisterTaskDefinition | 10 | family `bench-load` |
+//!
+//! Closed loop: `--concurrency` keep-alive HTTP/1.1 connections, each sending its next request
+//! when the previous answer has been read in full, drawing the action from its own seeded
+//! random source. Latency is client-side, from just before the request is written to the last
+//! byte of the answer. Requests that start during `--warmup` are not measured; the measured
+//! window ends after `--duration` seconds or `--requests` measured requests, whichever is
+//! first. Any non-2xx answer, transport error or answer of the wrong shape (e.g. fewer than
+//! 100 tasks from DescribeTasks) is an error, counted per action, and the first one of each
+//! action is printed; a run with errors says so and exits with status 1.
+//!
+//! The servers are seeded by `bench/loadgen.py` (`--seed-only`, or `--client rust`, which runs
+//! this tool against both servers); `--seed-file` names its JSON (`{"services": [...],
+//! "tasks": [...]}`); without it the ARNs are fetched with ListServices and ListTasks.
+//! `--server-pid` reads the server's CPU time (`/proc/<pid>/stat`, utime + stime) over the
+//! measured window, so the server's cost per request can be compared independently of the
+//! client.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::{Value, json};
+
+/// The ECS API's target prefix.
+const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
+/// botocore's content type for AWS JSON 1.1.
+const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+/// A SigV4-shaped header; nobody verifies the signature, moto reads the region from the scope.
+const AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261124/us-east-1/ecs/aws4_request, \
+SignedHeaders=content-type;host;x-amz-date;x-amz-target, \
+Signature=0000000000000000000000000000000000000000000000000000000000000000";
+const AMZ_DATE: &str = "20261124T000000Z";
+const USER_AGENT: &str = "berth-loadgen/0.1 (botocore-shaped)";
+/// Linux reports /proc/<pid>/stat times in USER_HZ, which is 100 on every mainstream build.
+const CLOCK_TICKS: f64 = 100.0;
+/// Longest one request may take before it counts as an error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The mix: action and weight.
+const MIX: [(Op, u32); 5] = [
+    (Op::DescribeServices, 30),
+    (Op::ListTasks, 25),
+    (Op::DescribeTasks, 25),
+    (Op::RunTask, 10),
+    (Op::RegisterTaskDefinition, 10),
+];
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth-loadgen",
+    about = "The boto3-shaped ECS request mix against one server"
+)]
+struct Args {
+    /// The server, e.g. http://127.0.0.1:8080 (plain HTTP).
+    #[arg(long)]
+    target: String,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    /// Unmeasured seconds before the measured window.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Concurrent keep-alive connections (closed loop: one request in flight on each).
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Stop after this many measured requests (0: only the duration bounds the run).
+    #[arg(long, default_value_t = 0)]
+    requests: u64,
+    /// Client runtime threads (1: a single-threaded runtime, leaving the other cores to the server).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// JSON with the seeded `services` (10 names or ARNs) and `tasks` (100 ARNs), as written by
+    /// `bench/loadgen.py --seed-only`; without it they are fetched with ListServices/ListTasks.
+    #[arg(long)]
+    seed_file: Option<PathBuf>,
+    /// Seed of the per-connection random sources that choose the actions.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The server's process id, to report its CPU time over the measured window.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// A name for the report (e.g. `berth`, `moto`).
+    #[arg(long, default_value = "target")]
+    label: String,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    DescribeServices,
+    ListTasks,
+    DescribeTasks,
+    RunTask,
+    RegisterTaskDefinition,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::DescribeServices => "DescribeServices",
+            Op::ListTasks => "ListTasks",
+            Op::DescribeTasks => "DescribeTasks",
+            Op::RunTask => "RunTask",
+            Op::RegisterTaskDefinition => "RegisterTaskDefinition",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One prepared request: its `X-Amz-Target` and body.
+struct Prepared {
+    target: String,
+    body: Bytes,
+}
+
+/// Everything the connections share.
+struct Plan {
+    host: String,
+    addr: String,
+    requests: [Prepared; 5],
+    start: Instant,
+    end: Instant,
+    limit: u64,
+    issued: AtomicU64,
+}
+
+/// What one connection measured.
+#[derive(Default)]
+struct Tally {
+    /// Latencies in microseconds, per action.
+    samples: [Vec<u32>; 5],
+    errors: [u64; 5],
+    first_error: BTreeMap<usize, String>,
+    /// When the last measured request completed.
+    last_done: Option<Instant>,
+    /// TCP connections opened (warm-up included).
+    connections: u64,
+}
+
+/// SplitMix64: a small seeded source, so every run draws the same sequence per connection.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn pick(&mut self) -> Op {
+        let total: u32 = MIX.iter().map(|(_, w)| w).sum();
+        let mut r = (self.next() % u64::from(total)) as u32;
+        for (op, w) in MIX {
+            if r < w {
+                return op;
+            }
+            r -= w;
+        }
+        MIX[0].0
+    }
+}
+
+fn prepare(op: Op, services: &[String], tasks: &[String]) -> Prepared {
+    let container =
+        json!({"name": "app", "image": "nginx:1.27", "cpu": 1, "memory": 6, "essential": true});
+    let (action, body) = match op {
+        Op::DescribeServices => (
+            "DescribeServices",
+            json!({"cluster": "default", "services": services}),
+        ),
+        Op::ListTasks => (
+            "ListTasks",
+            json!({"cluster": "default", "maxResults": 100}),
+        ),
+        Op::DescribeTasks => (
+            "DescribeTasks",
+            json!({"cluster": "default", "tasks": tasks}),
+        ),
+        Op::RunTask => (
+            "RunTask",
+            json!({"cluster": "default", "taskDefinition": "bench", "count": 10, "launchType": "EC2", "startedBy": "load"}),
+        ),
+        Op::RegisterTaskDefinition => (
+            "RegisterTaskDefinition",
+            json!({"family": "bench-load", "containerDefinitions": [container]}),
+        ),
+    };
+    Prepared {
+        target: format!("{TARGET_PREFIX}{action}"),
+        body: Bytes::from(body.to_string()),
+    }
+}
+
+/// The cheap shape check of bench/loadgen.py: the answer is the real thing, not an empty success.
+fn check(op: Op, body: &[u8]) -> Result<(), String> {
+    #[derive(Deserialize)]
+    struct Services {
+        services: Vec<IgnoredAny>,
+    }
+    #[derive(Deserialize)]
+    struct TaskArns {
+        #[serde(rename = "taskArns")]
+        task_arns: Vec<IgnoredAny>,
+    }
+    #[derive(Deserialize)]
+    struct Tasks {
+        tasks: Vec<IgnoredAny>,
+    }
+    #[derive(Deserialize)]
+    struct Revision {
+        revision: u64,
+    }
+    #[derive(Deserialize)]
+    struct Registered {
+        #[serde(rename = "taskDefinition")]
+        task_definition: Revision,
+    }
+    let bad = |e: serde_json::Error| format!("unexpected answer ({e}): {}", excerpt(body));
+    let (n, want): (usize, &str) = match op {
+        Op::DescribeServices => {
+            let n = serde_json::from_slice::<Services>(body)
+                .map_err(bad)?
+                .services
+                .len();
+            (n, if n == 10 { "" } else { "10 services" })
+        }
+        Op::ListTasks => {
+            let n = serde_json::from_slice::<TaskArns>(body)
+                .map_err(bad)?
+                .task_arns
+                .len();
+            (n, if n >= 100 { "" } else { ">= 100 task ARNs" })
+        }
+        Op::DescribeTasks => {
+            let n = serde_json::from_slice::<Tasks>(body)
+                .map_err(bad)?
+                .tasks
+                .len();
+            (n, if n == 100 { "" } else { "100 tasks" })
+        }
+        Op::RunTask => {
+            let n = serde_json::from_slice::<Tasks>(body)
+                .map_err(bad)?
+                .tasks
+                .len();
+            (n, if n == 10 { "" } else { "10 tasks" })
+        }
+        Op::RegisterTaskDefinition => {
+            let r = serde_json::from_slice::<Registered>(body).map_err(bad)?;
+            let n = r.task_definition.revision as usize;
+            (n, if n >= 1 { "" } else { "a revision >= 1" })
+        }
+    };
+    if want.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("expected {want}, got {n}: {}", excerpt(body)))
+    }
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&body[..body.len().min(200)]);
+    s.replace('\n', " ")
+}
+
+type Sender = SendRequest<Full<Bytes>>;
+
+async fn connect(plan: &Plan) -> Result<Sender, String> {
+    let stream = tokio::net::TcpStream::connect(&plan.addr)
+        .await
+        .map_err(|e| format!("connect {}: {e}", plan.addr))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// Sends one request on a connection that is ready and reads the whole answer: `(status, body)`.
+async fn send(sender: &mut Sender, plan: &Plan, p: &Prepared) -> Result<(u16, Bytes), String> {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/")
+        .header("host", &plan.host)
+        .header("content-type", CONTENT_TYPE)
+        .header("x-amz-target", &p.target)
+        .header("x-amz-date", AMZ_DATE)
+        .header("authorization", AUTHORIZATION)
+        .header("user-agent", USER_AGENT)
+        .header("content-length", p.body.len())
+        .body(Full::new(p.body.clone()))
+        .map_err(|e| e.to_string())?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// One exchange on the connection in `sender`, (re)connecting first where there is none or the
+/// server closed it after its previous answer (moto's server answers `Connection: close`): a
+/// request that was never sent is not an error. `opened` counts the connections made.
+async fn exchange(
+    sender: &mut Option<Sender>,
+    plan: &Plan,
+    p: &Prepared,
+    opened: &mut u64,
+) -> Result<(u16, Bytes), String> {
+    for _ in 0..3 {
+        if sender.as_ref().is_some_and(Sender::is_closed) {
+            *sender = None;
+        }
+        let s = match sender {
+            Some(s) => s,
+            None => {
+                *opened += 1;
+                sender.insert(connect(plan).await?)
+            }
+        };
+        if s.ready().await.is_err() {
+            *sender = None;
+            continue;
+        }
+        return match tokio::time::timeout(REQUEST_TIMEOUT, send(s, plan, p)).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => {
+                *sender = None;
+                Err(e)
+            }
+            Err(_) => {
+                *sender = None;
+                Err(format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()))
+            }
+        };
+    }
+    Err("the server closed three fresh connections before a request could be sent".into())
+}
+
+async fn worker(plan: Arc<Plan>, index: u64, seed: u64) -> Tally {
+    let mut rng = Rng(seed.wrapping_mul(1000).wrapping_add(index));
+    let mut tally = Tally::default();
+    let mut sender: Option<Sender> = None;
+    loop {
+        let op = rng.pick();
+        let t0 = Instant::now();
+        if t0 >= plan.end {
+            break;
+        }
+        let measured = t0 >= plan.start;
+        if measured && plan.limit > 0 && plan.issued.fetch_add(1, Ordering::Relaxed) >= plan.limit {
+            break;
+        }
+        let p = &plan.requests[op.index()];
+        let outcome = exchange(&mut sender, &plan, p, &mut tally.connections).await;
+        let result = outcome.and_then(|(status, body)| {
+            if !(200..300).contains(&status) {
+                return Err(format!("HTTP {status}: {}", excerpt(&body)));
+            }
+            check(op, &body)
+        });
+        let t1 = Instant::now();
+        if !measured {
+            continue;
+        }
+        tally.last_done = Some(tally.last_done.map_or(t1, |l| l.max(t1)));
+        match result {
+            Ok(()) => {
+                let us = (t1 - t0).as_micros().min(u128::from(u32::MAX)) as u32;
+                tally.samples[op.index()].push(us);
+            }
+            Err(e) => {
+                tally.errors[op.index()] += 1;
+                tally.first_error.entry(op.index()).or_insert(e);
+            }
+        }
+    }
+    tally
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / CLOCK_TICKS)
+}
+
+/// Nearest-rank percentile of sorted microseconds, in milliseconds (as bench/loadgen.py's `pct`).
+fn pct(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let k = ((p / 100.0 * sorted.len() as f64 + 0.5).round() as usize)
+        .saturating_sub(1)
+        .min(sorted.len() - 1);
+    f64::from(sorted[k]) / 1000.0
+}
+
+fn num(x: f64) -> Value {
+    if x.is_finite() { json!(x) } else { Value::Null }
+}
+
+async fn post(plan: &Plan, action: &str, body: Value) -> Result<Value, String> {
+    let mut s = connect(plan).await?;
+    let p = Prepared {
+        target: format!("{TARGET_PREFIX}{action}"),
+        body: Bytes::from(body.to_string()),
+    };
+    let (status, body) = send(&mut s, plan, &p).await?;
+    if !(200..300).contains(&status) {
+        return Err(format!("{action}: HTTP {status}: {}", excerpt(&body)));
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("{action}: {e}"))
+}
+
+fn strings(v: &Value, key: &str) -> Vec<String> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn run(args: Args) -> Result<bool, String> {
+    let authority = args
+        .target
+        .strip_prefix("http://")
+        .ok_or("--target must be an http:// URL")?
+        .trim_end_matches('/')
+        .to_string();
+    let mut plan = Plan {
+        host: authority.clone(),
+        addr: authority,
+        requests: MIX.map(|(op, _)| prepare(op, &[], &[])),
+        start: Instant::now(),
+        end: Instant::now(),
+        limit: args.requests,
+        issued: AtomicU64::new(0),
+    };
+    let (services, tasks) = match &args.seed_file {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let v: Value =
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            (strings(&v, "services"), strings(&v, "tasks"))
+        }
+        None => {
+            let s = post(
+                &plan,
+                "ListServices",
+                json!({"cluster": "default", "maxResults": 10}),
+            )
+            .await?;
+            let t = post(
+                &plan,
+                "ListTasks",
+                json!({"cluster": "default", "maxResults": 100}),
+            )
+            .await?;
+            (strings(&s, "serviceArns"), strings(&t, "taskArns"))
+        }
+    };
+    let services: Vec<String> = services.into_iter().take(10).collect();
+    let tasks: Vec<String> = tasks.into_iter().take(100).collect();
+    if services.len() != 10 || tasks.len() != 100 {
+        return Err(format!(
+            "the server must hold 10 services and 100 tasks to describe (found {} and {}): seed it with bench/loadgen.py --seed-only",
+            services.len(),
+            tasks.len()
+        ));
+    }
+    plan.requests = MIX.map(|(op, _)| prepare(op, &services, &tasks));
+    let setup = Duration::from_millis(200);
+    plan.start = Instant::now() + setup + Duration::from_secs_f64(args.warmup.max(0.0));
+    plan.end = plan.start + Duration::from_secs_f64(args.duration.max(0.1));
+    let plan = Arc::new(plan);
+
+    let pid = args.server_pid.map(|p| p.to_string());
+    let cpu_start = {
+        let (plan, pid) = (plan.clone(), pid.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep_until(plan.start.into()).await;
+            (
+                pid.as_deref().and_then(cpu_seconds),
+                cpu_seconds("self"),
+                Instant::now(),
+            )
+        })
+    };
+    let workers: Vec<_> = (0..args.concurrency.max(1))
+        .map(|i| tokio::spawn(worker(plan.clone(), i as u64, args.seed)))
+        .collect();
+    let mut tallies = Vec::new();
+    for w in workers {
+        tallies.push(w.await.map_err(|e| format!("worker panicked: {e}"))?);
+    }
+    let (server0, client0, t_start) = cpu_start.await.map_err(|e| e.to_string())?;
+    let server1 = pid.as_deref().and_then(cpu_seconds);
+    let client1 = cpu_seconds("self");
+    let last = tallies
+        .iter()
+        .filter_map(|t| t.last_done)
+        .max()
+        .unwrap_or(plan.end);
+    let window = (last.max(t_start) - plan.start).as_secs_f64().max(1e-9);
+
+    let mut samples: [Vec<u32>; 5] = Default::default();
+    let mut errors = [0u64; 5];
+    let mut first_error: BTreeMap<usize, String> = BTreeMap::new();
+    let connections: u64 = tallies.iter().map(|t| t.connections).sum();
+    for t in tallies {
+        for i in 0..5 {
+            samples[i].extend_from_slice(&t.samples[i]);
+            errors[i] += t.errors[i];
+        }
+        for (k, v) in t.first_error {
+            first_error.entry(k).or_insert(v);
+        }
+    }
+    let mut all: Vec<u32> = samples.iter().flatten().copied().collect();
+    all.sort_unstable();
+    let ok = all.len() as u64;
+    let err_total: u64 = errors.iter().sum();
+    let server_cpu = server0.zip(server1).map(|(a, b)| b - a);
+    let client_cpu = client0.zip(client1).map(|(a, b)| b - a);
+    let done = ok + err_total;
+    let mut ops = serde_json::Map::new();
+    for (op, _) in MIX {
+        let s = &mut samples[op.index()];
+        s.sort_unstable();
+        ops.insert(
+            op.name().into(),
+            json!({
+                "requests": s.len(),
+                "errors": errors[op.index()],
+                "throughput": s.len() as f64 / window,
+                "p50_ms": num(pct(s, 50.0)),
+                "p99_ms": num(pct(s, 99.0)),
+                "first_error": first_error.get(&op.index()),
+            }),
+        );
+    }
+    let report = json!({
+        "label": args.label,
+        "target": args.target,
+        "concurrency": args.concurrency,
+        "client_threads": args.threads,
+        "window_s": window,
+        "requests": ok,
+        "errors": err_total,
+        "throughput": ok as f64 / window,
+        "p50_ms": num(pct(&all, 50.0)),
+        "p90_ms": num(pct(&all, 90.0)),
+        "p99_ms": num(pct(&all, 99.0)),
+        "max_ms": num(all.last().map_or(f64::NAN, |&m| f64::from(m) / 1000.0)),
+        "server_cpu_s": server_cpu,
+        "server_cpu_ms_per_request": server_cpu.filter(|_| done > 0).map(|c| c * 1000.0 / done as f64),
+        "client_cpu_s": client_cpu,
+        "connections_opened": connections,
+        "ops": ops,
+    });
+
+    println!(
+        "{}: {} concurrent connections ({} TCP connections opened), {:.1} s measured, {} requests, {} errors",
+        args.label, args.concurrency, connections, window, ok, err_total
+    );
+    println!(
+        "{:24} {:>9} {:>7} {:>10} {:>9} {:>9}",
+        "operation", "requests", "errors", "req/s", "p50 ms", "p99 ms"
+    );
+    for (op, _) in MIX {
+        let o = &report["ops"][op.name()];
+        print_row(op.name(), o);
+    }
+    print_row("(all)", &report);
+    if let Some(c) = server_cpu {
+        println!(
+            "server CPU: {c:.2} s = {:.0}% of one core, {:.3} ms per request",
+            100.0 * c / window,
+            c * 1000.0 / done.max(1) as f64
+        );
+    }
+    if let Some(c) = client_cpu {
+        println!(
+            "client CPU: {c:.2} s = {:.0}% of one core",
+            100.0 * c / window
+        );
+    }
+    for (k, e) in &first_error {
+        println!("  first error of {}: {e}", MIX[*k].0.name());
+    }
+    if err_total > 0 {
+        println!("THIS RUN HAD {err_total} ERRORS: its figures are not valid.");
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&report).unwrap_or_default(),
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(err_total == 0)
+}
+
+fn print_row(name: &str, o: &Value) {
+    let f = |k: &str| o[k].as_f64().map_or("-".to_string(), |x| format!("{x:.2}"));
+    println!(
+        "{:24} {:>9} {:>7} {:>10.1} {:>9} {:>9}",
+        name,
+        o["requests"].as_u64().unwrap_or(0),
+        o["errors"].as_u64().unwrap_or(0),
+        o["throughput"].as_f64().unwrap_or(0.0),
+        f("p50_ms"),
+        f("p99_ms")
+    );
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let rt = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
+    };
+    let rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth-loadgen: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(1),
+        Err(e) => {
+            eprintln!("berth-loadgen: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
