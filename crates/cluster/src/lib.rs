@@ -214,6 +214,15 @@ impl Cluster {
         if dirty.is_empty() {
             return Ok(());
         }
+        for k in dirty {
+            let cluster = match k {
+                Key::Cluster(c) | Key::Task(c, _) | Key::Instance(c, _) => c,
+                _ => continue,
+            };
+            if let Some(c) = st.clusters.get_mut(cluster) {
+                c.invalidate_placement(k);
+            }
+        }
         let records = dirty.iter().map(|k| (k.encode(), st.record(k)));
         if let Err(e) = self.inner.store.commit_iter(records) {
             tracing::error!(error = %e, "commit failed; reloading stored state");

@@ -144,6 +144,43 @@ pub struct ClusterRec {
     /// Ids of the tasks that occupy each container instance (not STOPPED), by instance id.
     #[serde(skip)]
     pub on_instance: BTreeMap<String, BTreeSet<String>>,
+    /// RunTask's placement state for this cluster, kept across calls (memory only): see
+    /// [`PlacementCache`].
+    #[serde(skip)]
+    pub placement: Option<PlacementCache>,
+}
+
+/// A cluster's placement state kept between RunTask calls, so a RunTask costs what it places
+/// rather than a copy of every task.
+///
+/// RunTask charges what it places to `placer` itself (the same way the cluster charges the
+/// tasks it then inserts) and records their ids in `tasks`. Any other change placement reads —
+/// a container instance or the cluster changed, a task started or stopped elsewhere (seen as a
+/// dirty task whose occupancy no longer matches `tasks`) — drops the cache when the change is
+/// committed ([`ClusterRec::invalidate_placement`]), and the next RunTask rebuilds it from the
+/// cluster. Since a placer is reseeded per call, plans are those of a fresh
+/// `Placer::new(View(cluster), seed)`.
+#[derive(Debug, Clone)]
+pub struct PlacementCache {
+    /// The working state, equal to the cluster's as placement sees it.
+    pub placer: pl::Placer,
+    /// Ids of the tasks the placer counts (those with placement info).
+    pub tasks: std::collections::HashSet<String>,
+}
+
+impl PlacementCache {
+    /// Builds the cache from the cluster as it is now: O(tasks).
+    pub fn build(c: &ClusterRec) -> Self {
+        PlacementCache {
+            placer: pl::Placer::new(&View(c), 0),
+            tasks: c
+                .tasks
+                .iter()
+                .filter(|(_, t)| t.info.is_some())
+                .map(|(id, _)| id.clone())
+                .collect(),
+        }
+    }
 }
 
 /// One task.
@@ -447,6 +484,24 @@ impl State {
 }
 
 impl ClusterRec {
+    /// Drops the cached placement state when the change a record key names could have changed
+    /// what placement reads (instances, or which tasks occupy them); called for every dirty key
+    /// before a change is committed.
+    pub fn invalidate_placement(&mut self, key: &Key) {
+        let Some(cache) = &self.placement else { return };
+        let stale = match key {
+            Key::Instance(..) | Key::Cluster(_) => true,
+            Key::Task(_, id) => {
+                let counted = self.tasks.get(id).is_some_and(|t| t.info.is_some());
+                counted != cache.tasks.contains(id)
+            }
+            _ => false,
+        };
+        if stale {
+            self.placement = None;
+        }
+    }
+
     /// Adds a task with its indexes: the live set, the service's tasks, and what it occupies on
     /// its instance.
     pub fn insert_task(&mut self, t: TaskRec) {

@@ -1,6 +1,8 @@
 use berth_core::protocol::ErrorCode;
 use serde_json::json;
 
+use berth_cluster::{ClockMode, Cluster, Config, InstanceSpec};
+
 use crate::support::*;
 
 #[tokio::test]
@@ -160,4 +162,69 @@ async fn fargate_and_crash() {
     assert_eq!(d["tasks"][0]["lastStatus"], "STOPPED");
     assert_eq!(d["tasks"][0]["stopCode"], "EssentialContainerExited");
     assert_eq!(d["tasks"][0]["containers"][0]["exitCode"], 137);
+}
+
+/// RunTask keeps the cluster's placement state between calls; interleaved with stops, other
+/// placements, instance changes and reconciler passes it must still plan like a fresh one (a
+/// debug build checks every kept plan against `Placer::new`).
+#[tokio::test]
+async fn run_task_reuses_placement_state_across_changes() {
+    let c = Cluster::open(Config {
+        clock: ClockMode::Manual,
+        instances: vec![InstanceSpec {
+            count: 12,
+            cpu: 8192,
+            memory: 16384,
+            ..InstanceSpec::default()
+        }],
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    register(&c, "web", "nginx:1");
+    let strategies = [
+        json!([]),
+        json!([{"type": "binpack", "field": "memory"}]),
+        json!([{"type": "spread", "field": "attribute:ecs.availability-zone"},
+               {"type": "binpack", "field": "cpu"}]),
+        json!([{"type": "spread", "field": "instanceId"}]),
+        json!([{"type": "random"}]),
+    ];
+    let mut arns = Vec::new();
+    for k in 0..60usize {
+        let mut body = json!({
+            "taskDefinition": "web",
+            "count": 1 + k % 4,
+            "placementStrategy": strategies[k % strategies.len()],
+            "group": format!("g{}", k % 3),
+        });
+        if k % 7 == 0 {
+            body["placementConstraints"] = json!([{"type": "distinctInstance"}]);
+        }
+        if k % 11 == 0 {
+            body["placementConstraints"] = json!([{"type": "memberOf",
+                "expression": "runningTasksCount < 4"}]);
+        }
+        let r = call(&c, "RunTask", body);
+        for t in r["tasks"].as_array().unwrap() {
+            arns.push(t["taskArn"].as_str().unwrap().to_string());
+        }
+        if k % 5 == 4 {
+            let arn = arns.remove(k % arns.len());
+            call(&c, "StopTask", json!({"task": arn}));
+        }
+        if k % 9 == 8 {
+            c.advance(2).await;
+        }
+        if k == 30 {
+            let l = call(&c, "ListContainerInstances", json!({}));
+            let ci = l["containerInstanceArns"][0].as_str().unwrap().to_string();
+            call(
+                &c,
+                "UpdateContainerInstancesState",
+                json!({"containerInstances": [ci], "status": "DRAINING"}),
+            );
+        }
+    }
+    assert!(arns.len() > 60);
 }

@@ -16,7 +16,7 @@ use super::{
     ts,
 };
 use crate::runtime::RuntimeEvent;
-use crate::state::{ClusterRec, Env, Key, TaskDefRec, TaskRec, View};
+use crate::state::{ClusterRec, Env, Key, PlacementCache, TaskDefRec, TaskRec, View};
 
 /// Checks a capacity provider strategy: ≤20 items, known providers, base/weight ranges.
 pub(crate) fn check_strategy(
@@ -498,6 +498,7 @@ pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Value, Aw
         .unwrap_or_else(|| format!("family:{family}"));
     let requirements = requirements(&td, &group, req.overrides.as_ref());
     let mut failures = Vec::new();
+    let mut placing: Option<PlacementCache> = None;
     let placements: Vec<Option<pl::Placement>> = match launch {
         Launch::Ec2 => {
             let (cs, ss) = placement_inputs(
@@ -515,9 +516,33 @@ pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Value, Aw
                 placement_constraints: cs,
                 placement_strategy: ss,
             };
-            let plan = pl::Placer::new(&View(c), random)
-                .run_task(&request)
-                .map_err(|e| AwsError::invalid_parameter(e.to_string()))?;
+            // The cluster's kept placement state (built here when a change dropped it),
+            // reseeded so the plan is that of `Placer::new(&View(c), random)`.
+            let kept =
+                w.st.clusters
+                    .get_mut(&cluster)
+                    .and_then(|c| c.placement.take());
+            let c = &w.st.clusters[&cluster];
+            let mut cache = kept.unwrap_or_else(|| PlacementCache::build(c));
+            cache.placer.reseed(random);
+            let planned = cache.placer.run_task(&request);
+            #[cfg(debug_assertions)]
+            assert_eq!(
+                planned,
+                pl::Placer::new(&View(c), random).run_task(&request),
+                "a kept placement state must plan as a fresh one"
+            );
+            let plan = match planned {
+                Ok(plan) => plan,
+                Err(e) => {
+                    // An invalid request is refused before anything is charged.
+                    if let Some(c) = w.st.clusters.get_mut(&cluster) {
+                        c.placement = Some(cache);
+                    }
+                    return Err(AwsError::invalid_parameter(e.to_string()));
+                }
+            };
+            placing = Some(cache);
             if let Some(u) = &plan.unplaced {
                 for f in u.failures() {
                     failures.push(failure(f.arn, &f.reason));
@@ -556,8 +581,19 @@ pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Value, Aw
             w.st.clusters
                 .get_mut(&cluster)
                 .ok_or_else(AwsError::cluster_not_found)?;
+        if rec.info.is_some()
+            && let Some(cache) = &mut placing
+        {
+            // The placer charged this task when it planned it.
+            cache.tasks.insert(id.clone());
+        }
         c.insert_task(rec);
         w.dirty.insert(Key::Task(cluster.clone(), id));
+    }
+    if let Some(cache) = placing
+        && let Some(c) = w.st.clusters.get_mut(&cluster)
+    {
+        c.placement = Some(cache);
     }
     out(json!({"tasks": tasks, "failures": failures}))
 }

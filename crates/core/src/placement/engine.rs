@@ -1223,6 +1223,13 @@ impl Placer {
         }
     }
 
+    /// Restarts the random sequence from `seed`, keeping the working state and caches: a
+    /// `Placer` kept up to date across requests then plans exactly as
+    /// `Placer::new(view, seed)` would on a view of the same state.
+    pub fn reseed(&mut self, seed: u64) {
+        self.rng = SplitMix64::new(seed);
+    }
+
     /// Number of container instances in the working state.
     pub fn instance_count(&self) -> usize {
         self.st.inst.len()
