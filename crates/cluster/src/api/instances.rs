@@ -8,7 +8,8 @@ use berth_core::protocol::AwsError;
 use serde_json::{Value, json};
 
 use super::{
-    Page, Read, Write, active_cluster, active_cluster_mut, failure, last_segment, out, ts,
+    Page, Read, Write, active_cluster, active_cluster_mut, check_batch, failure, last_segment, out,
+    ts,
 };
 use crate::state::{ClusterRec, InstanceRec, Key};
 
@@ -121,11 +122,12 @@ pub(crate) fn describe(
 ) -> Result<Value, AwsError> {
     let c = active_cluster(r.st, req.cluster.as_deref())?;
     let wanted = req.container_instances.unwrap_or_default();
-    if wanted.is_empty() || wanted.len() > 100 {
-        return Err(AwsError::invalid_parameter(
-            "containerInstances must list between 1 and 100 container instances.",
-        ));
-    }
+    check_batch(
+        wanted.len(),
+        100,
+        "containerInstances",
+        "container instances",
+    )?;
     let with_tags = req
         .include
         .unwrap_or_default()
@@ -164,11 +166,12 @@ pub(crate) fn update_state(
         }
     };
     let wanted = req.container_instances.clone().unwrap_or_default();
-    if wanted.is_empty() || wanted.len() > 10 {
-        return Err(AwsError::invalid_parameter(
-            "containerInstances must list between 1 and 10 container instances.",
-        ));
-    }
+    check_batch(
+        wanted.len(),
+        10,
+        "containerInstances",
+        "container instances",
+    )?;
     let c = active_cluster_mut(w.st, req.cluster.as_deref())?;
     let mut done = Vec::new();
     let mut failures = Vec::new();
@@ -276,11 +279,7 @@ pub(crate) fn put_attributes(
     req: m::PutAttributesRequest,
 ) -> Result<Value, AwsError> {
     let attrs = req.attributes.clone().unwrap_or_default();
-    if attrs.is_empty() || attrs.len() > 10 {
-        return Err(AwsError::invalid_parameter(
-            "attributes must list between 1 and 10 attributes.",
-        ));
-    }
+    check_batch(attrs.len(), 10, "attributes", "attributes")?;
     attrs.iter().try_for_each(valid_attribute)?;
     let c = active_cluster_mut(w.st, req.cluster.as_deref())?;
     for a in &attrs {
@@ -302,11 +301,7 @@ pub(crate) fn delete_attributes(
     req: m::DeleteAttributesRequest,
 ) -> Result<Value, AwsError> {
     let attrs = req.attributes.clone().unwrap_or_default();
-    if attrs.is_empty() || attrs.len() > 10 {
-        return Err(AwsError::invalid_parameter(
-            "attributes must list between 1 and 10 attributes.",
-        ));
-    }
+    check_batch(attrs.len(), 10, "attributes", "attributes")?;
     let c = active_cluster_mut(w.st, req.cluster.as_deref())?;
     for a in &attrs {
         target_of(c, a)?;

@@ -135,6 +135,22 @@ pub(crate) fn input<T: DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
     })
 }
 
+/// The limits of a batch member (DescribeServices' `services`, DescribeTasks' `tasks`, …): at least
+/// one entry and at most `max`, else ECS's InvalidParameterException.
+pub(crate) fn check_batch(
+    len: usize,
+    max: usize,
+    member: &str,
+    noun: &str,
+) -> Result<(), AwsError> {
+    if len == 0 || len > max {
+        return Err(AwsError::invalid_parameter(format!(
+            "{member} must list between 1 and {max} {noun}."
+        )));
+    }
+    Ok(())
+}
+
 /// Serialises a response.
 pub(crate) fn out<T: Serialize>(v: T) -> Result<Value, AwsError> {
     let mut v = serde_json::to_value(v)

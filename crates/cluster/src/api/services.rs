@@ -17,8 +17,8 @@ use super::tasks::{
     requirements, zone_of,
 };
 use super::{
-    Page, Read, Write, active_cluster, active_cluster_mut, check_tags, failure, last_segment, out,
-    ts, valid_name,
+    Page, Read, Write, active_cluster, active_cluster_mut, check_batch, check_tags, failure,
+    last_segment, out, ts, valid_name,
 };
 use crate::state::{ClusterRec, Env, Key, ServiceRec, State, TaskDefRec, View};
 
@@ -592,11 +592,7 @@ pub(crate) fn delete(w: &mut Write<'_>, req: m::DeleteServiceRequest) -> Result<
 pub(crate) fn describe(r: &Read<'_>, req: m::DescribeServicesRequest) -> Result<Value, AwsError> {
     let c = active_cluster(r.st, req.cluster.as_deref())?;
     let wanted = req.services.unwrap_or_default();
-    if wanted.is_empty() || wanted.len() > 10 {
-        return Err(AwsError::invalid_parameter(
-            "services must list between 1 and 10 services.",
-        ));
-    }
+    check_batch(wanted.len(), 10, "services", "services")?;
     let with_tags = req
         .include
         .unwrap_or_default()
@@ -765,11 +761,7 @@ pub(crate) fn describe_deployments(
     req: m::DescribeServiceDeploymentsRequest,
 ) -> Result<Value, AwsError> {
     let arns = req.service_deployment_arns.unwrap_or_default();
-    if arns.is_empty() || arns.len() > 20 {
-        return Err(AwsError::invalid_parameter(
-            "serviceDeploymentArns must list between 1 and 20 ARNs.",
-        ));
-    }
+    check_batch(arns.len(), 20, "serviceDeploymentArns", "ARNs")?;
     let mut found = Vec::new();
     let mut failures = Vec::new();
     for arn in arns {
@@ -829,11 +821,7 @@ pub(crate) fn describe_revisions(
     req: m::DescribeServiceRevisionsRequest,
 ) -> Result<Value, AwsError> {
     let arns = req.service_revision_arns.unwrap_or_default();
-    if arns.is_empty() || arns.len() > 20 {
-        return Err(AwsError::invalid_parameter(
-            "serviceRevisionArns must list between 1 and 20 ARNs.",
-        ));
-    }
+    check_batch(arns.len(), 20, "serviceRevisionArns", "ARNs")?;
     let mut found = Vec::new();
     let mut failures = Vec::new();
     for arn in arns {

@@ -6,7 +6,7 @@ use berth_core::protocol::{Arn, AwsError, Resource};
 use berth_core::validate::{Options, Severity, validate_task_definition};
 use serde_json::{Value, json};
 
-use super::{Page, Read, Write, check_tags, failure, out, ts};
+use super::{Page, Read, Write, check_batch, check_tags, failure, out, ts};
 use crate::state::{Key, State, TaskDefRec};
 
 /// Most revisions per family (ECS quota).
@@ -223,11 +223,7 @@ pub(crate) fn delete(
     req: m::DeleteTaskDefinitionsRequest,
 ) -> Result<Value, AwsError> {
     let refs = req.task_definitions.unwrap_or_default();
-    if refs.is_empty() || refs.len() > 10 {
-        return Err(AwsError::invalid_parameter(
-            "taskDefinitions must list between 1 and 10 task definitions.",
-        ));
-    }
+    check_batch(refs.len(), 10, "taskDefinitions", "task definitions")?;
     let mut done = Vec::new();
     let mut failures = Vec::new();
     for reference in refs {

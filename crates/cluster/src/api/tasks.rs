@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use super::taskdefs::resolve;
 use super::{
-    Page, Read, Write, active_cluster, active_cluster_mut, check_tags, failure, last_segment, out,
-    ts,
+    Page, Read, Write, active_cluster, active_cluster_mut, check_batch, check_tags, failure,
+    last_segment, out, ts,
 };
 use crate::runtime::RuntimeEvent;
 use crate::state::{ClusterRec, Env, Key, PlacementCache, TaskDefRec, TaskRec, View};
@@ -377,6 +377,33 @@ fn check_overrides(td: &TaskDefRec, o: &m::TaskOverride) -> Result<(), AwsError>
     Ok(())
 }
 
+/// What RunTask and StartTask check first: the task definition exists, and `startedBy`, tags and
+/// overrides are valid. Returns the task definition and the tags.
+fn launch_inputs(
+    st: &crate::state::State,
+    task_definition: Option<&str>,
+    started_by: Option<&str>,
+    tags: Option<&[m::Tag]>,
+    overrides: Option<&m::TaskOverride>,
+) -> Result<(TaskDefRec, Vec<m::Tag>), AwsError> {
+    let reference = task_definition
+        .ok_or_else(|| AwsError::invalid_parameter("taskDefinition is required."))?;
+    let td = resolve(st, reference)
+        .ok_or_else(|| {
+            AwsError::client(
+                "Unable to find the task definition. Check the family, revision or ARN and try again.",
+            )
+        })?
+        .clone();
+    check_started_by(started_by)?;
+    let tags = tags.unwrap_or_default().to_vec();
+    check_tags(&tags)?;
+    if let Some(o) = overrides {
+        check_overrides(&td, o)?;
+    }
+    Ok((td, tags))
+}
+
 fn check_started_by(s: Option<&str>) -> Result<(), AwsError> {
     if let Some(s) = s {
         if s.len() > 128
@@ -469,19 +496,13 @@ pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Value, Aw
         ));
     }
     let cluster = active_cluster(w.st, req.cluster.as_deref())?.name.clone();
-    let reference = req
-        .task_definition
-        .clone()
-        .ok_or_else(|| AwsError::invalid_parameter("taskDefinition is required."))?;
-    let td = resolve(w.st, &reference)
-        .ok_or_else(|| AwsError::client("Unable to find the task definition. Check the family, revision or ARN and try again."))?
-        .clone();
-    check_started_by(req.started_by.as_deref())?;
-    let tags = req.tags.clone().unwrap_or_default();
-    check_tags(&tags)?;
-    if let Some(o) = &req.overrides {
-        check_overrides(&td, o)?;
-    }
+    let (td, tags) = launch_inputs(
+        w.st,
+        req.task_definition.as_deref(),
+        req.started_by.as_deref(),
+        req.tags.as_deref(),
+        req.overrides.as_ref(),
+    )?;
     let random = w.st.random(w.dirty);
     let c = &w.st.clusters[&cluster];
     let launch = choose_launch(
@@ -600,25 +621,20 @@ pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Value, Aw
 
 pub(crate) fn start(w: &mut Write<'_>, req: m::StartTaskRequest) -> Result<Value, AwsError> {
     let targets = req.container_instances.clone().unwrap_or_default();
-    if targets.is_empty() || targets.len() > 10 {
-        return Err(AwsError::invalid_parameter(
-            "containerInstances must list between 1 and 10 container instances.",
-        ));
-    }
+    check_batch(
+        targets.len(),
+        10,
+        "containerInstances",
+        "container instances",
+    )?;
     let cluster = active_cluster(w.st, req.cluster.as_deref())?.name.clone();
-    let reference = req
-        .task_definition
-        .clone()
-        .ok_or_else(|| AwsError::invalid_parameter("taskDefinition is required."))?;
-    let td = resolve(w.st, &reference)
-        .ok_or_else(|| AwsError::client("Unable to find the task definition. Check the family, revision or ARN and try again."))?
-        .clone();
-    check_started_by(req.started_by.as_deref())?;
-    let tags = req.tags.clone().unwrap_or_default();
-    check_tags(&tags)?;
-    if let Some(o) = &req.overrides {
-        check_overrides(&td, o)?;
-    }
+    let (td, tags) = launch_inputs(
+        w.st,
+        req.task_definition.as_deref(),
+        req.started_by.as_deref(),
+        req.tags.as_deref(),
+        req.overrides.as_ref(),
+    )?;
     check_launch(&td, &Launch::Ec2, req.network_configuration.as_ref())?;
     let family = td.td.family.clone().unwrap_or_default();
     let group = req
@@ -966,11 +982,7 @@ pub(crate) fn update_protection(
         ));
     }
     let wanted = req.tasks.clone().unwrap_or_default();
-    if wanted.is_empty() || wanted.len() > 10 {
-        return Err(AwsError::invalid_parameter(
-            "tasks must list between 1 and 10 tasks.",
-        ));
-    }
+    check_batch(wanted.len(), 10, "tasks", "tasks")?;
     let c = active_cluster_mut(w.st, req.cluster.as_deref())?;
     let mut done = Vec::new();
     let mut failures = Vec::new();
