@@ -27,12 +27,15 @@
 //! writes take it exclusively, mutate, and commit the changed records in one durable redb
 //! transaction while still holding it, so the order of commits is the order of acknowledgements
 //! and revisions stay contiguous. Writes are therefore serialised on fsync; that is the price
-//! of "acknowledged means durable" with one file.
+//! of "acknowledged means durable" with one file. After each successful commit the changed
+//! records are published, in commit order, to the cluster's change feed ([`Cluster::changes`],
+//! [`changes`]), which the server streams to the dashboard.
 #![warn(missing_docs)]
 
 mod api;
 pub mod apis;
 pub mod autoscaling;
+pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod logstore;
@@ -73,6 +76,8 @@ struct Inner {
     tick: tokio::sync::Mutex<()>,
     /// When the reconciler last purged what is past the retention.
     last_purge: std::sync::Mutex<Option<DateTime<Utc>>>,
+    /// What every successful commit changed, for live views.
+    changes: changes::ChangeFeed,
 }
 
 /// The embedded cluster: cheap to clone, shared by the server's handlers and the reconciler.
@@ -139,6 +144,7 @@ impl Cluster {
                 config,
                 tick: tokio::sync::Mutex::new(()),
                 last_purge: std::sync::Mutex::new(None),
+                changes: changes::ChangeFeed::default(),
             }),
         })
     }
@@ -159,6 +165,14 @@ impl Cluster {
     /// The configuration it was opened with.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The feed of what changed: after every successful durable commit (API writes, test
+    /// control and reconciler passes) it gets one [`changes::Change`] per changed record, in
+    /// commit order; [`Cluster::reset`] marks a reset in it. Clone it to keep it beyond the
+    /// borrow.
+    pub fn changes(&self) -> &changes::ChangeFeed {
+        &self.inner.changes
     }
 
     /// Runs one ECS action (`RunTask` …) with a JSON body, blocking on the durable commit.
@@ -241,6 +255,11 @@ impl Cluster {
                 "The local cluster could not store the change durably; it was not applied.",
             ));
         }
+        // Published while the state lock is still held, so the feed's order is commit order.
+        let env = &self.inner.env;
+        self.inner
+            .changes
+            .publish(dirty.iter().filter_map(|k| change_of(env, k)));
         Ok(())
     }
 
@@ -385,6 +404,7 @@ impl Cluster {
         );
         self.inner.store.commit(&changes(&fresh, &dirty))?;
         *st = fresh;
+        self.inner.changes.reset();
         Ok(())
     }
 
@@ -506,6 +526,35 @@ fn purge(st: &mut State, cutoff: DateTime<Utc>, dirty: &mut BTreeSet<Key>) {
             }
         }
     }
+}
+
+/// The change-feed entry of a committed record (`None` for the cluster's own counters).
+fn change_of(env: &Env, key: &Key) -> Option<changes::Change> {
+    use changes::{Change, ChangeKind as K};
+    Some(match key {
+        Key::Cluster(c) => {
+            Change::new(K::Cluster, Some(c), c.as_str()).with_arn(env.cluster_arn(c))
+        }
+        Key::Service(c, n) => {
+            Change::new(K::Service, Some(c), n.as_str()).with_arn(env.service_arn(c, n))
+        }
+        Key::Task(c, id) => {
+            Change::new(K::Task, Some(c), id.as_str()).with_arn(env.task_arn(c, id))
+        }
+        Key::Instance(c, id) => {
+            Change::new(K::Instance, Some(c), id.as_str()).with_arn(env.instance_arn(c, id))
+        }
+        Key::TaskDef(f, r) => Change::new(K::Taskdef, None, format!("{f}:{r}"))
+            .with_arn(env.task_definition_arn(f, *r)),
+        Key::ScalableTarget(rid) => {
+            // `service/<cluster>/<service>`: name the cluster so a cluster view can filter.
+            let cluster = rid.strip_prefix("service/").and_then(|r| r.split_once('/'));
+            Change::new(K::Scaling, cluster.map(|(c, _)| c), rid.as_str())
+        }
+        Key::LogGroup(g) => Change::new(K::Logs, None, g.as_str()),
+        Key::LogStream(g, s) => Change::new(K::Logs, None, format!("{g}/{s}")),
+        Key::Meta => return None,
+    })
 }
 
 fn changes(st: &State, dirty: &BTreeSet<Key>) -> Vec<store::Change> {

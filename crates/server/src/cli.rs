@@ -114,6 +114,10 @@ struct ServeArgs {
     /// them about an hour), e.g. `7d`, `24h`, `90m`, `1h30m`; purged by the reconciler.
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     retention: std::time::Duration,
+    /// Serve the dashboard from this folder (the output of `cargo xtask dist`) instead of the
+    /// one built into the binary.
+    #[arg(long)]
+    ui_dir: Option<std::path::PathBuf>,
 }
 
 /// Parses `7d`, `24h`, `90m`, `45s` and sums like `1h30m` (a bare number is seconds).
@@ -213,7 +217,11 @@ fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(berth_server::serve::serve(config, args.port)) {
+    match rt.block_on(berth_server::serve::serve(
+        config,
+        args.port,
+        args.ui_dir.clone(),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("berth serve: {e}");

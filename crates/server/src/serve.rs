@@ -1,11 +1,23 @@
-//! `berth serve`: the ECS API of the embedded cluster over HTTP on 127.0.0.1.
+//! `berth serve`: the embedded cluster's AWS APIs, the dashboard and its change stream over
+//! HTTP on 127.0.0.1.
 //!
-//! `POST /` is the AWS JSON 1.1 endpoint (`X-Amz-Target: AmazonEC2ContainerServiceV20141113.<Action>`);
-//! the same endpoint answers Application Auto Scaling (`AnyScaleFrontendService.<Action>`) and
-//! CloudWatch Logs (`Logs_20140328.<Action>`) from the embedded cluster.
-//! SigV4 headers are accepted and not verified (the server only listens on loopback). `GET /`
-//! is a small page (the dashboard will live there), `GET /healthz` answers `ok`, and
-//! `/_berth/*` is the test-control API of the simulated runtime.
+//! Routes (the dashboard's contract with its tests is `e2e/CONTRACT.md`):
+//! - `POST /` — the AWS JSON 1.1 endpoint, by `X-Amz-Target`: ECS
+//!   (`AmazonEC2ContainerServiceV20141113.<Action>`), Application Auto Scaling
+//!   (`AnyScaleFrontendService.<Action>`) and CloudWatch Logs (`Logs_20140328.<Action>`).
+//!   SigV4 headers are accepted and not verified (the server only listens on loopback).
+//! - `POST /_berth/api` — the dashboard's same-origin route to the same handler: same body,
+//!   same `X-Amz-Target`, same backend, same answers.
+//! - `GET /_berth/events` — the change stream (server-sent events, [`crate::events`]).
+//! - `GET /_berth/info` — server facts: version, backend, runtime, region, account, clock.
+//! - `GET /`, `/ui`, `/ui/*`, `/assets/*` — the dashboard ([`crate::assets`]).
+//! - `GET /healthz` — `ok`.
+//! - `POST /_berth/reset`, `/advance`, `/fail-starts`, `/crash`, `/health`, `/metric`,
+//!   `/alarm` — the test-control API of the embedded cluster.
+//!
+//! [`app`] builds the router from an [`AppState`] whose [`Backend`] is the embedded cluster
+//! today and the upstream proxy later: everything the routes need from a backend (actions,
+//! the change feed, its facts) goes through that trait.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,11 +29,15 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use berth_cluster::Cluster;
+use berth_cluster::changes::ChangeFeed;
+use berth_cluster::{ClockMode, Cluster};
 use berth_core::protocol::{AwsError, CONTENT_TYPE, ErrorCode, action_from_target};
+use serde::Serialize;
 use serde_json::{Value, json};
+
+use crate::assets::{self, UiSource};
 
 /// Largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -38,6 +54,12 @@ pub trait Backend: Send + Sync {
     fn call(&self, action: String, body: Vec<u8>) -> BoxFuture<'_, Result<Value, AwsError>>;
     /// The embedded cluster, for the test-control API (`None` for a proxy).
     fn cluster(&self) -> Option<&Cluster>;
+    /// The feed `GET /_berth/events` streams (`None`: this backend publishes no changes). The
+    /// embedded cluster publishes its commits; a proxy would publish what its polling finds
+    /// into a [`ChangeFeed`] of its own.
+    fn changes(&self) -> Option<ChangeFeed>;
+    /// What `GET /_berth/info` says about the backend.
+    fn info(&self) -> BackendInfo;
 }
 
 impl Backend for Cluster {
@@ -47,6 +69,46 @@ impl Backend for Cluster {
     fn cluster(&self) -> Option<&Cluster> {
         Some(self)
     }
+    fn changes(&self) -> Option<ChangeFeed> {
+        Some(Cluster::changes(self).clone())
+    }
+    fn info(&self) -> BackendInfo {
+        let c = self.config();
+        BackendInfo {
+            backend: "local".into(),
+            runtime: "sim".into(),
+            region: c.region.clone(),
+            account: c.account.clone(),
+            clock: match c.clock {
+                ClockMode::System => "system",
+                ClockMode::Manual => "manual",
+            }
+            .into(),
+            read_only: false,
+            now: self.now().timestamp_millis() as f64 / 1000.0,
+        }
+    }
+}
+
+/// Facts about a backend, for `GET /_berth/info` (camelCase on the wire).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendInfo {
+    /// `local` (the embedded cluster) or, later, `aws` / `url` (the upstream proxy).
+    pub backend: String,
+    /// Where tasks run: `sim` (the simulated runtime), later `docker`; `aws` upstream.
+    pub runtime: String,
+    /// Region of the ARNs.
+    pub region: String,
+    /// Account id of the ARNs.
+    pub account: String,
+    /// `system` or `manual` (time moves only through `POST /_berth/advance`).
+    pub clock: String,
+    /// Whether mutating actions are refused.
+    pub read_only: bool,
+    /// The backend's clock, in epoch seconds: a manual test clock can run hours ahead of the
+    /// browser's, and the dashboard ages stopped tasks by it.
+    pub now: f64,
 }
 
 /// The router's state.
@@ -54,6 +116,24 @@ impl Backend for Cluster {
 pub struct AppState {
     /// The backend.
     pub backend: Arc<dyn Backend>,
+    /// Where the dashboard's files come from.
+    pub ui: UiSource,
+}
+
+impl AppState {
+    /// State over `backend`, serving the embedded dashboard.
+    pub fn new(backend: Arc<dyn Backend>) -> AppState {
+        AppState {
+            backend,
+            ui: UiSource::Embedded,
+        }
+    }
+
+    /// The same state serving the dashboard from `dir` instead (`berth serve --ui-dir`).
+    pub fn with_ui_dir(mut self, dir: impl Into<std::path::PathBuf>) -> AppState {
+        self.ui = UiSource::Dir(dir.into());
+        self
+    }
 }
 
 /// The one error type of the server: written as the AWS JSON error; internals are logged.
@@ -96,8 +176,15 @@ impl IntoResponse for ApiError {
 /// The HTTP application.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/", post(api).get(index))
+        .route("/", post(api).get(assets::index))
+        .route("/ui", get(assets::index))
+        .route("/ui/", get(assets::index))
+        .route("/ui/{*rest}", get(assets::index))
+        .route("/assets/{*path}", get(assets::asset))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/_berth/api", post(api))
+        .route("/_berth/events", get(crate::events::events))
+        .route("/_berth/info", get(info))
         .route("/_berth/reset", post(control_reset))
         .route("/_berth/advance", post(control_advance))
         .route("/_berth/fail-starts", post(control_fail_starts))
@@ -152,12 +239,16 @@ async fn api(
     Ok(resp)
 }
 
-async fn index() -> Html<&'static str> {
-    Html(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Berth</title></head><body>\
-         <h1>Berth</h1><p>The local ECS cluster is running. Point the AWS CLI or an SDK at this \
-         address (<code>--endpoint-url</code>). The dashboard will live here.</p></body></html>",
-    )
+/// `GET /_berth/info`: the server's version and the backend's facts.
+async fn info(State(state): State<AppState>) -> Response {
+    let mut v = json!({"version": env!("CARGO_PKG_VERSION")});
+    if let (Some(o), Ok(Value::Object(facts))) = (
+        v.as_object_mut(),
+        serde_json::to_value(state.backend.info()),
+    ) {
+        o.extend(facts);
+    }
+    axum::Json(v).into_response()
 }
 
 fn control(state: &AppState) -> Result<&Cluster, ApiError> {
@@ -240,12 +331,17 @@ async fn control_health(State(state): State<AppState>, body: Body) -> Result<Res
     Ok(ok(c))
 }
 
-/// Starts the cluster and serves until the process is stopped.
+/// Starts the cluster and serves until the process is stopped; `ui_dir` serves the dashboard
+/// from that folder instead of the embedded one.
 ///
 /// # Errors
 ///
 /// A message when the cluster cannot open its data directory or the port cannot be bound.
-pub async fn serve(config: berth_cluster::Config, port: u16) -> Result<(), String> {
+pub async fn serve(
+    config: berth_cluster::Config,
+    port: u16,
+    ui_dir: Option<std::path::PathBuf>,
+) -> Result<(), String> {
     let cluster = Cluster::open(config).await.map_err(|e| e.to_string())?;
     cluster.spawn_reconciler();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -255,9 +351,10 @@ pub async fn serve(config: berth_cluster::Config, port: u16) -> Result<(), Strin
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%local, "berth serve: ECS API ready");
     eprintln!("berth: listening on http://{local}");
-    let state = AppState {
-        backend: Arc::new(cluster),
-    };
+    let mut state = AppState::new(Arc::new(cluster));
+    if let Some(dir) = ui_dir {
+        state = state.with_ui_dir(dir);
+    }
     axum::serve(listener, app(state))
         .await
         .map_err(|e| e.to_string())

@@ -17,9 +17,7 @@ async fn router() -> axum::Router {
     })
     .await
     .unwrap();
-    app(AppState {
-        backend: Arc::new(cluster),
-    })
+    app(AppState::new(Arc::new(cluster)))
 }
 
 async fn send(
@@ -192,15 +190,7 @@ async fn over_a_real_socket() {
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(
-        axum::serve(
-            listener,
-            app(AppState {
-                backend: Arc::new(cluster),
-            }),
-        )
-        .into_future(),
-    );
+    tokio::spawn(axum::serve(listener, app(AppState::new(Arc::new(cluster)))).into_future());
     let (s, v) = tokio::task::spawn_blocking(move || post(port, "ListClusters", "{}"))
         .await
         .unwrap()

@@ -15,9 +15,7 @@ async fn router() -> axum::Router {
     })
     .await
     .unwrap();
-    app(AppState {
-        backend: Arc::new(cluster),
-    })
+    app(AppState::new(Arc::new(cluster)))
 }
 
 async fn post(

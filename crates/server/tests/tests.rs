@@ -290,3 +290,11 @@ mod api;
 /// Application Auto Scaling and CloudWatch Logs on the same endpoint, and the `/_berth/metric`
 /// test control that drives target tracking.
 mod other_apis;
+
+/// The dashboard's routes: its files (index.html, hashed assets, precompressed siblings, 304s,
+/// the "not built" page), the same-origin API route and `/_berth/info`.
+mod dashboard;
+
+/// The change stream `GET /_berth/events` over a real socket: live changes, coalescing,
+/// replay after a reconnect, resync.
+mod events;
