@@ -11,7 +11,8 @@ need() {
 
 need cargo "install Rust with rustup (https://rustup.rs)"
 need rustup "install Rust with rustup (https://rustup.rs); the wasm32 target is added through it"
-need node "install Node.js (Debian: apt-get install nodejs); it runs berth-core's wasm build in the native-vs-wasm test"
+need node "install Node.js (Debian: apt-get install nodejs npm); it runs berth-core's wasm build in the native-vs-wasm test and the dashboard's browser tests"
+need npm "install npm (Debian: apt-get install npm); it installs Playwright for the dashboard's browser tests"
 need python3 "install Python 3 with venv (Debian: apt-get install python3 python3-venv); the AWS CLI and boto3 tests run in a venv"
 
 step "toolchain: wasm32-unknown-unknown target, rustfmt, clippy"
@@ -25,9 +26,10 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "berth-core builds for wasm32-unknown-unknown"
+step "berth-core and the dashboard build for wasm32-unknown-unknown (the dashboard clippy-clean there too)"
 cargo build -p berth-core --target wasm32-unknown-unknown --locked
 cargo build -p berth-wasm-probe --target wasm32-unknown-unknown --release --locked
+cargo clippy -p berth-web --target wasm32-unknown-unknown --locked -- -D warnings
 
 step "cargo test (unit, integration, doc tests; native-vs-wasm comparison included)"
 cargo test --workspace --locked
@@ -35,3 +37,6 @@ cargo test --workspace --locked
 step "the real AWS CLI and boto3 against berth serve (tests/aws, venv in .venv)"
 cargo build -p berth --locked
 scripts/aws-tests.sh
+
+step "the dashboard in Chromium (e2e/, Playwright; builds the dashboard and the release server)"
+scripts/e2e.sh

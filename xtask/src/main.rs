@@ -1,6 +1,8 @@
-//! Build tooling for the Berth workspace: `cargo xtask codegen` regenerates the ECS model.
+//! Build tooling for the Berth workspace: `cargo xtask codegen` regenerates the ECS model;
+//! `cargo xtask dist [--no-opt]` builds the dashboard into `target/dashboard/`.
 
 mod codegen;
+mod dist;
 
 /// The vendored botocore ECS model, relative to the workspace root.
 const ECS_MODEL: &str = "testdata/reference/ecs-service-2.json";
@@ -30,8 +32,21 @@ fn main() -> std::process::ExitCode {
             println!("wrote {ECS_OUT}");
             std::process::ExitCode::SUCCESS
         }
+        "dist" => {
+            let no_opt = std::env::args().skip(2).any(|a| a == "--no-opt");
+            match dist::run(&root, &dist::Options { no_opt }) {
+                Ok(out) => {
+                    println!("dashboard built in {}", out.display());
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("xtask dist: {e}");
+                    std::process::ExitCode::from(1)
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: cargo xtask codegen");
+            eprintln!("usage: cargo xtask codegen | cargo xtask dist [--no-opt]");
             std::process::ExitCode::from(2)
         }
     }

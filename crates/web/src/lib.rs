@@ -1,0 +1,43 @@
+//! berth-web: Berth's dashboard, a Leptos client-side-rendered app compiled to wasm and embedded
+//! in the `berth` binary.
+//!
+//! **What it is for.** Clusters → services → tasks → containers, deployments with honest
+//! verdicts, events, container instances and task-definition revisions, with the actions people
+//! take on them, kept live by one server-sent-events stream per tab and driven by the keyboard.
+//!
+//! **How it is cut.** The browser is one more client of the ECS API: [`api`] sends the same
+//! operations an AWS SDK sends, typed with `berth_core::model`, through the server's same-origin
+//! route, so the dashboard works unchanged whatever backend the server has. [`store`] holds what
+//! was loaded, one signal per row; [`live`] turns the change stream into refetches of exactly what
+//! changed; [`logic`] is the page logic (URL codec, filter, keymap, verdict, virtual window,
+//! palette ranking) in plain Rust with host tests; [`views`] wires them to the DOM.
+//!
+//! **What it does not do.** No credentials, ever (the server holds them); no polling; no second
+//! REST API; no server-side rendering (the server only ships static files).
+
+pub mod api;
+pub mod live;
+pub mod logic;
+pub mod store;
+pub mod views;
+
+/// Runs `f` under the tab's root reactive owner, which is never disposed: the signals of the
+/// whole tab (the live status, dialogs, settings …) are made here, so no page that made them
+/// first can take them along when it goes away.
+pub fn global<T>(f: impl FnOnce() -> T) -> T {
+    use std::sync::OnceLock;
+    static ROOT: OnceLock<leptos::prelude::Owner> = OnceLock::new();
+    ROOT.get_or_init(|| leptos::prelude::Owner::new_root(None))
+        .with(f)
+}
+
+/// The wasm entry point: mounts the app on `<body>`.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
+pub fn main() {
+    // A panic aborts the wasm; say why on the console first.
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("berth-web panicked: {info}").into());
+    }));
+    leptos::mount::mount_to_body(views::App);
+}

@@ -1,0 +1,108 @@
+//! The tab's one change stream (`GET /_berth/events`, server-sent events). The browser's
+//! `EventSource` reconnects by itself and sends `Last-Event-ID`; the server replays what was
+//! missed or says `resync`, and the store reloads. When the stream is closed for good (an HTTP
+//! error), a new one is opened after a pause and everything is reloaded. No view polls.
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+
+use crate::logic::feed::{Batch, Plan};
+use crate::store::store;
+
+/// The chip's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Opening the first stream.
+    Connecting,
+    /// Events flow.
+    Live,
+    /// The stream dropped; the browser is reconnecting.
+    Reconnecting,
+}
+
+impl Status {
+    /// The chip's text.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Connecting => "Connecting…",
+            Status::Live => "Live",
+            Status::Reconnecting => "Reconnecting…",
+        }
+    }
+    /// `data-state`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Status::Connecting => "connecting",
+            Status::Live => "live",
+            Status::Reconnecting => "reconnecting",
+        }
+    }
+}
+
+/// The stream's status, for the chip.
+pub fn status() -> RwSignal<Status> {
+    use std::sync::OnceLock;
+    static S: OnceLock<RwSignal<Status>> = OnceLock::new();
+    *S.get_or_init(|| crate::global(|| RwSignal::new(Status::Connecting)))
+}
+
+/// Opens the stream (once per tab).
+pub fn start() {
+    open(false);
+}
+
+fn open(after_failure: bool) {
+    let Ok(es) = web_sys::EventSource::new("/_berth/events") else {
+        status().set(Status::Reconnecting);
+        retry_later();
+        return;
+    };
+    let mut first_hello = true;
+    let on_hello =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_e: web_sys::MessageEvent| {
+            status().set(Status::Live);
+            if after_failure && first_hello {
+                store().resync();
+            }
+            first_hello = false;
+        });
+    let on_changes =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|e: web_sys::MessageEvent| {
+            let Some(text) = e.data().as_string() else {
+                return;
+            };
+            if let Ok(batch) = serde_json::from_str::<Batch>(&text) {
+                let plan = Plan::of(&batch.changes);
+                leptos::task::spawn_local(crate::store::apply(plan));
+            }
+        });
+    let on_resync =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|_e: web_sys::MessageEvent| {
+            store().resync();
+        });
+    let es_for_error = es.clone();
+    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_e: web_sys::Event| {
+        status().set(Status::Reconnecting);
+        // CLOSED (2): the browser gave up (an HTTP error); open a new stream later.
+        if es_for_error.ready_state() == 2 {
+            retry_later();
+        }
+    });
+    let _ = es.add_event_listener_with_callback("hello", on_hello.as_ref().unchecked_ref());
+    let _ = es.add_event_listener_with_callback("changes", on_changes.as_ref().unchecked_ref());
+    let _ = es.add_event_listener_with_callback("resync", on_resync.as_ref().unchecked_ref());
+    es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    // The stream lives as long as the tab.
+    on_hello.forget();
+    on_changes.forget();
+    on_resync.forget();
+    on_error.forget();
+}
+
+fn retry_later() {
+    let cb = Closure::once_into_js(|| open(true));
+    if let Some(w) = web_sys::window() {
+        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 1000);
+    }
+}
