@@ -20,6 +20,7 @@ pub mod live;
 pub mod logic;
 pub mod store;
 pub mod views;
+pub mod wire;
 
 /// Runs `f` under the tab's root reactive owner, which is never disposed: the signals of the
 /// whole tab (the live status, dialogs, settings …) are made here, so no page that made them

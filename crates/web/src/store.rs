@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use berth_core::model as m;
+use crate::wire as w;
 use leptos::prelude::*;
 use serde_json::{Value, json};
 
@@ -126,10 +126,10 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Rows<T> {
 #[derive(Default)]
 pub struct Store {
     /// Clusters by name.
-    pub clusters: Rows<m::Cluster>,
-    services: Mutex<HashMap<String, Rows<m::Service>>>,
-    tasks: Mutex<HashMap<String, Rows<m::Task>>>,
-    instances: Mutex<HashMap<String, Rows<m::ContainerInstance>>>,
+    pub clusters: Rows<w::Cluster>,
+    services: Mutex<HashMap<String, Rows<w::Service>>>,
+    tasks: Mutex<HashMap<String, Rows<w::Task>>>,
+    instances: Mutex<HashMap<String, Rows<w::ContainerInstance>>>,
     /// Task-definition families (name → status).
     pub families: Rows<String>,
     revisions: Mutex<HashMap<String, Rows<Revision>>>,
@@ -165,7 +165,7 @@ fn rows_of<T: Clone + PartialEq + Send + Sync + 'static>(
 
 impl Store {
     /// The services of a cluster (loading them the first time).
-    pub fn services(&self, cluster: &str) -> Rows<m::Service> {
+    pub fn services(&self, cluster: &str) -> Rows<w::Service> {
         let rows = rows_of(&self.services, cluster);
         if rows.state.get_untracked() == Load::Idle {
             let (r, c) = (rows.clone(), cluster.to_string());
@@ -175,7 +175,7 @@ impl Store {
     }
 
     /// The tasks of a cluster, running and stopped (loading them the first time).
-    pub fn tasks(&self, cluster: &str) -> Rows<m::Task> {
+    pub fn tasks(&self, cluster: &str) -> Rows<w::Task> {
         let rows = rows_of(&self.tasks, cluster);
         if rows.state.get_untracked() == Load::Idle {
             let (r, c) = (rows.clone(), cluster.to_string());
@@ -185,7 +185,7 @@ impl Store {
     }
 
     /// The container instances of a cluster (loading them the first time).
-    pub fn instances(&self, cluster: &str) -> Rows<m::ContainerInstance> {
+    pub fn instances(&self, cluster: &str) -> Rows<w::ContainerInstance> {
         let rows = rows_of(&self.instances, cluster);
         if rows.state.get_untracked() == Load::Idle {
             let (r, c) = (rows.clone(), cluster.to_string());
@@ -195,7 +195,7 @@ impl Store {
     }
 
     /// The clusters (loading them the first time).
-    pub fn clusters(&self) -> Rows<m::Cluster> {
+    pub fn clusters(&self) -> Rows<w::Cluster> {
         let rows = self.clusters.clone();
         if rows.state.get_untracked() == Load::Idle {
             let r = rows.clone();
@@ -304,15 +304,15 @@ async fn list_all(action: &str, body: Value, member: &str) -> Result<Vec<String>
     }
 }
 
-async fn load_clusters() -> Result<Vec<(String, m::Cluster)>, ApiError> {
+async fn load_clusters() -> Result<Vec<(String, w::Cluster)>, ApiError> {
     let arns = list_all("ListClusters", json!({"maxResults": 100}), "clusterArns").await?;
     describe_clusters(&arns).await
 }
 
-async fn describe_clusters(names: &[String]) -> Result<Vec<(String, m::Cluster)>, ApiError> {
+async fn describe_clusters(names: &[String]) -> Result<Vec<(String, w::Cluster)>, ApiError> {
     let mut out = Vec::new();
     for chunk in chunks(names, 100) {
-        let r: m::DescribeClustersResponse = api::ecs(
+        let r: w::DescribeClustersResponse = api::ecs(
             "DescribeClusters",
             &json!({"clusters": chunk, "include": ["STATISTICS"]}),
         )
@@ -326,7 +326,7 @@ async fn describe_clusters(names: &[String]) -> Result<Vec<(String, m::Cluster)>
     Ok(out)
 }
 
-async fn load_services(cluster: &str) -> Result<Vec<(String, m::Service)>, ApiError> {
+async fn load_services(cluster: &str) -> Result<Vec<(String, w::Service)>, ApiError> {
     let arns = list_all(
         "ListServices",
         json!({"cluster": cluster, "maxResults": 100}),
@@ -339,10 +339,10 @@ async fn load_services(cluster: &str) -> Result<Vec<(String, m::Service)>, ApiEr
 async fn describe_services(
     cluster: &str,
     names: &[String],
-) -> Result<Vec<(String, m::Service)>, ApiError> {
+) -> Result<Vec<(String, w::Service)>, ApiError> {
     let mut out = Vec::new();
     for chunk in chunks(names, 10) {
-        let r: m::DescribeServicesResponse = api::ecs(
+        let r: w::DescribeServicesResponse = api::ecs(
             "DescribeServices",
             &json!({"cluster": cluster, "services": chunk}),
         )
@@ -355,7 +355,7 @@ async fn describe_services(
     Ok(out)
 }
 
-async fn load_tasks(cluster: &str) -> Result<Vec<(String, m::Task)>, ApiError> {
+async fn load_tasks(cluster: &str) -> Result<Vec<(String, w::Task)>, ApiError> {
     let mut out = Vec::new();
     for status in ["RUNNING", "STOPPED"] {
         let mut token: Option<String> = None;
@@ -390,11 +390,11 @@ async fn load_tasks(cluster: &str) -> Result<Vec<(String, m::Task)>, ApiError> {
 async fn describe_tasks(
     cluster: &str,
     ids: &[String],
-) -> Result<(Vec<(String, m::Task)>, Vec<String>), ApiError> {
+) -> Result<(Vec<(String, w::Task)>, Vec<String>), ApiError> {
     let mut found = Vec::new();
     let mut missing = Vec::new();
     for chunk in chunks(ids, 100) {
-        let r: m::DescribeTasksResponse = api::ecs(
+        let r: w::DescribeTasksResponse = api::ecs(
             "DescribeTasks",
             &json!({"cluster": cluster, "tasks": chunk}),
         )
@@ -412,7 +412,7 @@ async fn describe_tasks(
     Ok((found, missing))
 }
 
-async fn load_instances(cluster: &str) -> Result<Vec<(String, m::ContainerInstance)>, ApiError> {
+async fn load_instances(cluster: &str) -> Result<Vec<(String, w::ContainerInstance)>, ApiError> {
     let arns = list_all(
         "ListContainerInstances",
         json!({"cluster": cluster, "maxResults": 100}),
@@ -425,10 +425,10 @@ async fn load_instances(cluster: &str) -> Result<Vec<(String, m::ContainerInstan
 async fn describe_instances(
     cluster: &str,
     ids: &[String],
-) -> Result<Vec<(String, m::ContainerInstance)>, ApiError> {
+) -> Result<Vec<(String, w::ContainerInstance)>, ApiError> {
     let mut out = Vec::new();
     for chunk in chunks(ids, 100) {
-        let r: m::DescribeContainerInstancesResponse = api::ecs(
+        let r: w::DescribeContainerInstancesResponse = api::ecs(
             "DescribeContainerInstances",
             &json!({"cluster": cluster, "containerInstances": chunk}),
         )

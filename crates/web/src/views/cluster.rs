@@ -1,7 +1,7 @@
 //! A cluster: its services, tasks, container instances (with remaining cpu and memory), and the
 //! events of all its services merged, newest first.
 
-use berth_core::model as m;
+use crate::wire as w;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde_json::json;
@@ -83,7 +83,7 @@ fn ClusterCounts(cluster: String) -> impl IntoView {
     }
 }
 
-fn deployment_state(s: &m::Service) -> String {
+fn deployment_state(s: &w::Service) -> String {
     s.deployments
         .as_ref()
         .and_then(|ds| ds.iter().find(|d| d.status.as_deref() == Some("PRIMARY")))
@@ -239,8 +239,8 @@ pub fn create_service_dialog(cluster: Option<String>, task_definition: Option<St
     });
 }
 
-fn remaining(i: &m::ContainerInstance, name: &str) -> (i64, i64) {
-    let get = |res: &Option<Vec<m::Resource>>| {
+fn remaining(i: &w::ContainerInstance, name: &str) -> (i64, i64) {
+    let get = |res: &Option<Vec<w::Resource>>| {
         res.as_ref()
             .and_then(|rs| rs.iter().find(|r| r.name.as_deref() == Some(name)))
             .and_then(|r| r.integer_value)
@@ -250,7 +250,7 @@ fn remaining(i: &m::ContainerInstance, name: &str) -> (i64, i64) {
     (get(&i.remaining_resources), get(&i.registered_resources))
 }
 
-fn attribute(i: &m::ContainerInstance, name: &str) -> String {
+fn attribute(i: &w::ContainerInstance, name: &str) -> String {
     i.attributes
         .as_ref()
         .and_then(|a| a.iter().find(|a| a.name.as_deref() == Some(name)))

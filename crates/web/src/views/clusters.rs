@@ -1,6 +1,6 @@
 //! The clusters list: counts as DescribeClusters gives them, live.
 
-use berth_core::model as m;
+use crate::wire as w;
 use leptos::prelude::*;
 
 use crate::logic::filter::Filter;
@@ -9,7 +9,7 @@ use crate::store::{Load, Row, store};
 
 use super::ui::{FilterBox, load_line, query_param, ready_when, status_text};
 
-fn fields(c: &m::Cluster) -> [(&'static str, String); 2] {
+fn fields(c: &w::Cluster) -> [(&'static str, String); 2] {
     [
         ("name", c.cluster_name.clone().unwrap_or_default()),
         ("status", c.status.clone().unwrap_or_default()),
@@ -28,7 +28,7 @@ pub fn ClustersPage() -> impl IntoView {
         let f = Filter::parse(&q.get());
         list.get()
             .into_iter()
-            .filter(|r: &Row<m::Cluster>| {
+            .filter(|r: &Row<w::Cluster>| {
                 r.data.with(|c| {
                     let f2 = fields(c);
                     let refs: Vec<(&str, &str)> =

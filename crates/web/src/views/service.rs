@@ -7,6 +7,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use berth_core::model as m;
+
+use crate::wire as w;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde_json::json;
@@ -110,7 +112,7 @@ pub fn ServicePage() -> impl IntoView {
     }
 }
 
-fn primary(s: &m::Service) -> Option<&m::Deployment> {
+fn primary(s: &w::Service) -> Option<&w::Deployment> {
     s.deployments
         .as_ref()?
         .iter()
@@ -118,7 +120,7 @@ fn primary(s: &m::Service) -> Option<&m::Deployment> {
 }
 
 #[component]
-fn Overview(cluster: String, svc: Memo<Option<m::Service>>) -> impl IntoView {
+fn Overview(cluster: String, svc: Memo<Option<w::Service>>) -> impl IntoView {
     move || {
         svc.get().map(|s| {
             let desired = s.desired_count.unwrap_or(0);
@@ -135,7 +137,7 @@ fn Overview(cluster: String, svc: Memo<Option<m::Service>>) -> impl IntoView {
                 }
             });
             let p = primary(&s).cloned();
-            let events: Vec<m::ServiceEvent> =
+            let events: Vec<w::ServiceEvent> =
                 s.events.clone().unwrap_or_default().into_iter().take(5).collect();
             view! {
                 <div class="cards">
@@ -198,7 +200,7 @@ fn Overview(cluster: String, svc: Memo<Option<m::Service>>) -> impl IntoView {
 }
 
 #[component]
-fn Events(svc: Memo<Option<m::Service>>) -> impl IntoView {
+fn Events(svc: Memo<Option<w::Service>>) -> impl IntoView {
     let events = Memo::new(move |_| {
         svc.with(|s| {
             s.as_ref()
@@ -329,7 +331,7 @@ async fn load_deployments(cluster: &str, service: &str) -> Result<Vec<Dep>, ApiE
 
 fn timeline(
     d: &m::ServiceDeployment,
-    events: &[m::ServiceEvent],
+    events: &[w::ServiceEvent],
     id: &str,
 ) -> Vec<(i64, String, String)> {
     let mut out = Vec::new();
@@ -368,7 +370,7 @@ fn timeline(
 }
 
 #[component]
-fn Deployments(cluster: String, service: String, svc: Memo<Option<m::Service>>) -> impl IntoView {
+fn Deployments(cluster: String, service: String, svc: Memo<Option<w::Service>>) -> impl IntoView {
     let deps: RwSignal<Option<Result<Vec<Dep>, String>>> = RwSignal::new(None);
     let (c, s) = (cluster.clone(), service.clone());
     // Refetch whenever the service changes (the change stream updates it).
@@ -504,7 +506,7 @@ fn update(
 }
 
 #[component]
-fn Actions(cluster: String, svc: Memo<Option<m::Service>>) -> impl IntoView {
+fn Actions(cluster: String, svc: Memo<Option<w::Service>>) -> impl IntoView {
     let name = move || {
         svc.with(|s| {
             s.as_ref()

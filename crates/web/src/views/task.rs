@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use berth_core::model as m;
+use crate::wire as w;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde_json::json;
@@ -66,7 +66,7 @@ pub fn TaskPage() -> impl IntoView {
     }
 }
 
-fn details(cluster: &str, t: m::Task) -> impl IntoView + use<> {
+fn details(cluster: &str, t: w::Task) -> impl IntoView + use<> {
     let td = t.task_definition_arn.clone().unwrap_or_default();
     let family = fmt::family_of(&td).to_string();
     let rev = fmt::revision_number(&td).unwrap_or(0);

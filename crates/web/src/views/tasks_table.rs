@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use berth_core::model as m;
+use crate::wire as w;
 use leptos::prelude::*;
 
 use crate::logic::filter::Filter;
@@ -35,7 +35,7 @@ struct View {
     created_ms: i64,
 }
 
-fn view_of(t: &m::Task) -> View {
+fn view_of(t: &w::Task) -> View {
     let exit = t
         .containers
         .as_ref()
