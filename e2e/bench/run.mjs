@@ -12,6 +12,9 @@
 //      `performance.measure('berth:tasks-render')` (marks `berth:tasks-data` → `berth:tasks-rendered`)
 //      against plain-tasks.html, which fetches the same tasks through the same API (ListTasks +
 //      DescribeTasks) and builds a plain <table> of the same columns with document.createElement;
+//      Because marks are only as good as where they are placed, the same comparison is also made
+//      by resource timing for both pages: end of the last API response → first task row in the DOM
+//      (MutationObserver) → next animation frame;
 //   4. filter keystroke → rows updated (median of 10, performance.now() around the input event
 //      until the table body has changed).
 // Prints a markdown table. Talks only to 127.0.0.1.

@@ -123,7 +123,7 @@ test('server restart: Reconnecting…, then Live, and the changes made meanwhile
     const sideApi = new Berth(side.url);
     await sideApi.createService({ name: 'while-down', taskDefinition: 'web', desiredCount: 1 });
     await sideApi.updateService('default', 'before', { desiredCount: 0 });
-    await side.kill();
+    await side.stop();
 
     await server.restart();
     const back = Date.now();

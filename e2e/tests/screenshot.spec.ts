@@ -1,6 +1,7 @@
 /**
- * The README screenshot: a service page, light theme, 1280×800, saved to
- * docs/screenshot-service.png.
+ * The README screenshot: a service page, light theme, 1280×800. Saved to
+ * docs/screenshot-service.png when BERTH_UPDATE_SCREENSHOT=1 (task ids and times differ on every
+ * run, so an ordinary run writes it to test-results/ and leaves the committed one alone).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -27,7 +28,9 @@ test('README screenshot of a service page (light, 1280×800)', async ({ page, ap
   await expect(page.locator('[data-count="running"]').first()).toHaveText(/4/);
   await expect(page.locator('#live')).toHaveAttribute('data-state', 'live');
   await page.evaluate(() => document.fonts.ready);
-  const out = path.join(REPO, 'docs', 'screenshot-service.png');
+  const out = process.env.BERTH_UPDATE_SCREENSHOT === '1'
+    ? path.join(REPO, 'docs', 'screenshot-service.png')
+    : test.info().outputPath('screenshot-service.png');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   await page.screenshot({ path: out });
   const png = fs.readFileSync(out);
