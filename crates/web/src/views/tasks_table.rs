@@ -11,9 +11,9 @@ use crate::logic::filter::Filter;
 use crate::logic::fmt;
 use crate::logic::query::paths;
 use crate::logic::window::window as vwindow;
-use crate::store::{Load, store};
+use crate::store::store;
 
-use super::ui::{FilterBox, load_line, query_param, ready, set_query_param, status_text};
+use super::ui::{FilterBox, load_line, query_param, ready_when, set_query_param, status_text};
 
 /// Pixel height of one row (the CSS keeps rows at exactly this height).
 const ROW_PX: u32 = 34;
@@ -71,25 +71,12 @@ fn view_of(t: &w::Task) -> View {
     }
 }
 
-fn mark(name: &str) {
-    if let Some(p) = window().performance() {
-        let _ = p.mark(name);
-    }
-}
-
 /// The tasks of `cluster`, or of its service `service`.
 #[component]
 pub fn TasksTable(cluster: String, #[prop(optional)] service: Option<String>) -> impl IntoView {
     let rows = store().tasks(&cluster);
     let state = rows.state.clone();
-    let st2 = state.clone();
-    Effect::new(move |_| {
-        if st2.get() == Load::Ready {
-            ready().set(true);
-            mark("berth:tasks-data");
-            request_animation_frame(|| mark("berth:tasks-rendered"));
-        }
-    });
+    ready_when(state.clone());
     let q = query_param("q");
     let status = query_param("status");
     let set_status = set_query_param("status");
