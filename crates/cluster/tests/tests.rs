@@ -48,6 +48,9 @@ mod draining;
 mod durability;
 /// CloudWatch Logs: the awslogs streams of tasks.
 mod logs;
+/// Registered task definitions carry the members ECS fills in: every corpus file that shows
+/// what ECS returned, compared member by member with Berth's answer for its request.
+mod registered;
 /// Stopped tasks, events and finished deployments purged after the retention, durably.
 mod retention;
 /// A cluster of 5,000 instances, 1,000 services and 100,000 tasks answers reads quickly.

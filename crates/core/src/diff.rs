@@ -10,7 +10,10 @@
 //! # What normalising does
 //!
 //! 1. **Fills defaults that ECS applies** when a member is absent, and only those the API model
-//!    states or that ECS echoes back in `DescribeTaskDefinition`:
+//!    states or that ECS echoes back in `DescribeTaskDefinition`. Those ECS echoes (`essential`,
+//!    `cpu`, `protocol`, `hostPort`, the default network mode) come from [`crate::registered`],
+//!    the one place that says what a stored task definition looks like; the others are
+//!    compared here only:
 //!
 //!    | Member | Default | Source |
 //!    |---|---|---|
@@ -102,10 +105,11 @@
 //! sorting and the diff itself work on the JSON form, driven by the one table above.
 
 use crate::model::{
-    Compatibility, ContainerDefinition, DeviceCgroupPermission, EFSAuthorizationConfigIAM,
-    EFSTransitEncryption, NetworkMode, OSFamily, RegisterTaskDefinitionRequest, TransportProtocol,
-    VersionConsistency, Volume, parse_cpu_units, parse_memory_mib,
+    ContainerDefinition, DeviceCgroupPermission, EFSAuthorizationConfigIAM, EFSTransitEncryption,
+    NetworkMode, RegisterTaskDefinitionRequest, VersionConsistency, Volume, parse_cpu_units,
+    parse_memory_mib,
 };
+use crate::registered;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cmp::Ordering;
@@ -288,8 +292,8 @@ fn fill_defaults(request: &RegisterTaskDefinitionRequest) -> RegisterTaskDefinit
             r.memory = Some(mib.to_string());
         }
     }
-    if r.network_mode.is_none() && bridge_is_default(&r) {
-        r.network_mode = Some(NetworkMode::Bridge);
+    if r.network_mode.is_none() {
+        r.network_mode = registered::effective_network_mode(&r);
     }
     r.enable_fault_injection.get_or_insert(false);
     let mode = r.network_mode.clone();
@@ -302,41 +306,12 @@ fn fill_defaults(request: &RegisterTaskDefinitionRequest) -> RegisterTaskDefinit
     r
 }
 
-/// Whether an absent `networkMode` means `bridge`: on Linux EC2 (and EXTERNAL) it does; Fargate
-/// and Managed Instances need `awsvpc` spelled out, and Windows' default is its own NAT mode.
-fn bridge_is_default(r: &RegisterTaskDefinitionRequest) -> bool {
-    let launch_types_allow = r
-        .requires_compatibilities
-        .iter()
-        .flatten()
-        .all(|c| matches!(c, Compatibility::Ec2 | Compatibility::External));
-    let linux = r
-        .runtime_platform
-        .as_ref()
-        .and_then(|p| p.operating_system_family.as_ref())
-        .is_none_or(|family| *family == OSFamily::Linux);
-    launch_types_allow && linux
-}
-
+/// The container defaults: first those ECS returns ([`registered::fill_container`], shared with
+/// the embedded cluster's registration), then those ECS applies without echoing them.
 fn container_defaults(c: &mut ContainerDefinition, mode: Option<&NetworkMode>) {
-    c.essential.get_or_insert(true);
-    c.cpu.get_or_insert(0);
+    registered::fill_container(c, mode);
     c.version_consistency
         .get_or_insert(VersionConsistency::Enabled);
-    for mapping in c.port_mappings.iter_mut().flatten() {
-        mapping.protocol.get_or_insert(TransportProtocol::Tcp);
-        if let (None, None, Some(port)) = (
-            mapping.host_port,
-            &mapping.container_port_range,
-            mapping.container_port,
-        ) {
-            mapping.host_port = match mode {
-                Some(NetworkMode::Awsvpc | NetworkMode::Host) => Some(port),
-                Some(NetworkMode::Bridge) => Some(0),
-                _ => None,
-            };
-        }
-    }
     for mount in c.mount_points.iter_mut().flatten() {
         mount.read_only.get_or_insert(false);
     }
@@ -988,9 +963,9 @@ fn middle_snake(
 mod tests {
     use super::*;
     use crate::model::{
-        ContainerDefinition, HostEntry, KernelCapabilities, KeyValuePair, LinuxParameters,
-        MountPoint, PortMapping, Secret, Tag, TaskDefinitionPlacementConstraint, Ulimit,
-        UlimitName, read_task_definition,
+        Compatibility, ContainerDefinition, HostEntry, KernelCapabilities, KeyValuePair,
+        LinuxParameters, MountPoint, PortMapping, Secret, Tag, TaskDefinitionPlacementConstraint,
+        TransportProtocol, Ulimit, UlimitName, read_task_definition,
     };
     use proptest::prelude::*;
     use serde_json::json;

@@ -6,7 +6,8 @@
 //! others cannot ([`placement`]), what a rolling deployment does next and when the circuit
 //! breaker trips ([`deploy`]), what Service Auto Scaling would do with a metric series
 //! ([`scaling`]), what really changed between two revisions ([`diff`]), and the AWS JSON wire
-//! envelope ([`protocol`]).
+//! envelope ([`protocol`]), and what ECS fills in when it stores a task definition
+//! ([`registered`]).
 //!
 //! What it deliberately does not do: IO, async, clocks or threads. It returns data (a plan, a
 //! step, diagnostics) and leaves performing it to the embedded cluster, the server, or your tool.
@@ -41,5 +42,6 @@ pub mod json;
 pub mod model;
 pub mod placement;
 pub mod protocol;
+pub mod registered;
 pub mod scaling;
 pub mod validate;

@@ -8,6 +8,13 @@
 //!   SigV4 headers are accepted and not verified (the server only listens on loopback).
 //! - `POST /_berth/api` — the dashboard's same-origin route to the same handler: same body,
 //!   same `X-Amz-Target`, same backend, same answers.
+//!
+//!   Every answer of these two routes, success or error, carries a fresh `x-amzn-RequestId`
+//!   (UUID-shaped, as AWS JSON services send it; SDKs copy it into their response metadata and
+//!   retry logs), and every error also `x-amzn-ErrorType` (the exception name, which smithy-rs and
+//!   the JavaScript SDK v3 read). The id is added by one layer on these routes only: the change
+//!   stream, the dashboard's files and the test-control API do not get one, as they are not AWS
+//!   operations. The id is not stored or logged: nothing on the server can be looked up by it.
 //! - `GET /_berth/events` — the change stream (server-sent events, [`crate::events`]).
 //! - `GET /_berth/info` — server facts: version, backend, runtime, region, account, clock.
 //! - `GET /`, `/ui`, `/ui/*`, `/assets/*` — the dashboard ([`crate::assets`]).
@@ -29,6 +36,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use berth_cluster::changes::ChangeFeed;
@@ -44,6 +52,13 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// Longest a request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The response header that names an AWS request (`x-amzn-RequestId`; header names are
+/// case-insensitive, HTTP/1.1 servers send them lower-case).
+pub const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+
+/// The response header that names the exception of a failed AWS request (`x-amzn-ErrorType`).
+pub const ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
 
 /// A boxed future (the backend trait is used as `Arc<dyn Backend>`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -167,22 +182,38 @@ impl IntoResponse for ApiError {
         let h = resp.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         if let Ok(v) = HeaderValue::from_str(e.code.as_str()) {
-            h.insert("x-amzn-errortype", v);
+            h.insert(ERROR_TYPE_HEADER, v);
         }
         resp
     }
 }
 
+/// Gives an AWS operation's answer its `x-amzn-RequestId`: a fresh random (version 4) UUID per
+/// request, as AWS sends. A response that already names one keeps it.
+async fn with_request_id(mut resp: Response) -> Response {
+    if !resp.headers().contains_key(REQUEST_ID_HEADER) {
+        let id = uuid::Uuid::new_v4().hyphenated().to_string();
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+        }
+    }
+    resp
+}
+
 /// The HTTP application.
 pub fn app(state: AppState) -> Router {
+    // The AWS endpoint and its same-origin twin answer AWS operations: each answer, success or
+    // error, gets a request id. The layer sits on the POST handlers only, so `GET /` (the
+    // dashboard), the assets and the event stream pass untouched.
+    let aws = || post(api).layer(map_response(with_request_id));
     Router::new()
-        .route("/", post(api).get(assets::index))
+        .route("/", aws().get(assets::index))
         .route("/ui", get(assets::index))
         .route("/ui/", get(assets::index))
         .route("/ui/{*rest}", get(assets::index))
         .route("/assets/{*path}", get(assets::asset))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/_berth/api", post(api))
+        .route("/_berth/api", aws())
         .route("/_berth/events", get(crate::events::events))
         .route("/_berth/info", get(info))
         .route("/_berth/reset", post(control_reset))
@@ -390,7 +421,7 @@ async fn other_api(
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     if let Some(v) = error_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        h.insert("x-amzn-errortype", v);
+        h.insert(ERROR_TYPE_HEADER, v);
     }
     Ok(resp)
 }

@@ -298,3 +298,8 @@ mod dashboard;
 /// The change stream `GET /_berth/events` over a real socket: live changes, coalescing,
 /// replay after a reconnect, resync.
 mod events;
+
+/// `x-amzn-RequestId` on every answer of the AWS routes (ECS, Application Auto Scaling,
+/// CloudWatch Logs; successes and errors), `x-amzn-ErrorType` on every error, neither on the
+/// dashboard's files or the event stream.
+mod request_id;

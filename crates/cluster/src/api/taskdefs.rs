@@ -1,8 +1,14 @@
 //! RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions,
 //! ListTaskDefinitionFamilies, DeregisterTaskDefinition, DeleteTaskDefinitions.
+//!
+//! A registration is stored as ECS stores it: validated by `berth_core::validate`, with the
+//! members ECS fills in (`berth_core::registered`), `compatibilities`, `requiresAttributes` and
+//! the read-only members. Records stored by an older Berth keep the shape they were stored
+//! with; nothing here rewrites them on read.
 
 use berth_core::model as m;
 use berth_core::protocol::{Arn, AwsError, Resource};
+use berth_core::registered::{fill_registered, requires_attributes};
 use berth_core::validate::{Options, Severity, validate_task_definition};
 use serde_json::{Value, json};
 
@@ -25,10 +31,14 @@ pub(crate) fn register(w: &mut Write<'_>, body: &[u8]) -> Result<Value, AwsError
     if let Some(first) = report.with_severity(Severity::Error).next() {
         return Err(AwsError::client(first.message.clone()));
     }
-    let request = report
+    let mut request = report
         .request
         .clone()
         .ok_or_else(|| AwsError::client("Unable to read the task definition."))?;
+    // What ECS stores is the request with the members it fills in (`essential`, `cpu`, the
+    // empty lists, host ports …): `berth_core::registered` holds the rules and their evidence.
+    fill_registered(&mut request);
+    let requires_attributes = requires_attributes(&request);
     let family = request.family.clone().unwrap_or_default();
     let tags = request.tags.clone().unwrap_or_default();
     check_tags(&tags)?;
@@ -49,7 +59,7 @@ pub(crate) fn register(w: &mut Write<'_>, body: &[u8]) -> Result<Value, AwsError
         o.insert("revision".into(), json!(revision));
         o.insert("status".into(), json!("ACTIVE"));
         o.insert("compatibilities".into(), json!(report.compatibilities));
-        o.insert("requiresAttributes".into(), json!([]));
+        o.insert("requiresAttributes".into(), json!(requires_attributes));
         o.insert("registeredAt".into(), json!(ts(w.now)));
         o.insert(
             "registeredBy".into(),
