@@ -26,10 +26,10 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "berth-core and the dashboard build for wasm32-unknown-unknown (the dashboard clippy-clean there too)"
+step "berth-core and the dashboard build for wasm32-unknown-unknown (the dashboard and its lazily loaded tools module clippy-clean there too)"
 cargo build -p berth-core --target wasm32-unknown-unknown --locked
 cargo build -p berth-wasm-probe --target wasm32-unknown-unknown --release --locked
-cargo clippy -p berth-web --target wasm32-unknown-unknown --locked -- -D warnings
+cargo clippy -p berth-web -p berth-tools --target wasm32-unknown-unknown --locked -- -D warnings
 
 step "cargo test (unit, integration, doc tests; native-vs-wasm comparison included)"
 cargo test --workspace --locked

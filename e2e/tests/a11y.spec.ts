@@ -27,6 +27,14 @@ for (const scheme of ['light', 'dark'] as const) {
       '/ui/task-definitions',
       '/ui/task-definitions/web',
       '/ui/task-definitions/web/2',
+      // The tools (islands of the lazily loaded module).
+      '/ui/clusters/default/topology',
+      '/ui/clusters/default/services/web/placement',
+      '/ui/clusters/default/services/web/scaling',
+      '/ui/clusters/default/services/web/logs',
+      '/ui/clusters/default/services/web/metrics',
+      '/ui/editor?from=web:2',
+      '/ui/diff?a=web:1&b=web:2',
     ];
     const report: string[] = [];
     for (const p of pages) {

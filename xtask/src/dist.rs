@@ -1,12 +1,23 @@
 //! `cargo xtask dist`: builds the dashboard (`crates/web`) into `target/dashboard/`, which the
 //! `berth` server embeds.
 //!
-//! Steps: compile `berth-web` for `wasm32-unknown-unknown` with the `wasm-release` profile (in its
-//! own target directory, `target/web`, so it never waits on a native build's lock); run
-//! wasm-bindgen (the `wasm-bindgen-cli-support` crate, pinned to the exact `wasm-bindgen` version);
-//! optimise with `wasm-opt -Oz` (with Rust's wasm features, see [`WASM_FEATURES`]) from npm's `binaryen` when one can be had (Debian's binaryen
+//! Steps: compile the two wasm modules for `wasm32-unknown-unknown` with the `wasm-release`
+//! profile in one cargo invocation (in its own target directory, `target/web`, so it never waits
+//! on a native build's lock) — `berth-web`, the app every page loads, and `berth-tools`, the
+//! editor/diff/placement/scaling module a page imports the first time it needs it
+//! (`window.__berthTools()` in `index.html`); run wasm-bindgen on each (the
+//! `wasm-bindgen-cli-support` crate, pinned to the exact `wasm-bindgen` version);
+//! optimise with `wasm-opt` (`-Oz` for the app, `-O3` for the tools module; with Rust's wasm
+//! features, see [`WASM_FEATURES`]) from npm's `binaryen` when one can be had (Debian's binaryen
 //! is too old for current Rust output, so it is never used); name every asset by its content hash;
-//! write `index.html` from `assets/index.html`; and write `.br` and `.gz` siblings of every file.
+//! write `index.html` from `assets/index.html` (placeholders `{{wasm}}`/`{{js}}` for the app,
+//! `{{tools.wasm}}`/`{{tools.js}}` for the tools module, `{{<file>}}` for the other assets); and
+//! write `.br` and `.gz` siblings of every file.
+//!
+//! The two modules share no code at run time, and `berth-web` does not depend on `berth-tools`,
+//! so the first load carries only the app. Building them together unifies their dependencies'
+//! features; `berth-tools` asks for nothing `berth-web` does not already enable, so the app's
+//! wasm is the same as when it is built alone.
 //!
 //! It does not serve anything, and it does not touch the server: the server picks the folder up
 //! when it is built (release) or reads it from disk (debug).
@@ -43,13 +54,50 @@ pub struct Options {
 
 type Result<T> = std::result::Result<T, String>;
 
+/// One wasm module of the dashboard.
+struct Module {
+    /// The crate's library name: the `.wasm` cargo writes, the bindgen output's and the hashed
+    /// assets' stem.
+    lib: &'static str,
+    /// The `index.html` placeholders of its `.wasm` and `.js`.
+    wasm_placeholder: &'static str,
+    js_placeholder: &'static str,
+    /// Loaded on first use, not by the first page load (reported apart).
+    lazy: bool,
+    /// wasm-opt's optimisation level: `-Oz` (size) for the app, which every page load pays
+    /// for; `-O3` (speed) for the tools module, which validates on every keystroke. Measured in
+    /// Chromium (BENCHMARKS.md, "Dashboard tools"): `-O3` instead of `-Oz` took `validate` of a
+    /// 100-container definition from 10.8 to 6.3 ms for 1 % more bytes; the root manifest's
+    /// `opt-level = 3` for `berth-tools` took it to 5.0 ms (and `explain` over 5,000 instances
+    /// from 192 to 108 ms) for 5–9 % more brotli bytes.
+    opt_level: &'static str,
+}
+
+/// The app, then the tools module it imports on first use.
+const MODULES: [Module; 2] = [
+    Module {
+        lib: "berth_web",
+        wasm_placeholder: "{{wasm}}",
+        js_placeholder: "{{js}}",
+        lazy: false,
+        opt_level: "-Oz",
+    },
+    Module {
+        lib: "berth_tools",
+        wasm_placeholder: "{{tools.wasm}}",
+        js_placeholder: "{{tools.js}}",
+        lazy: true,
+        opt_level: "-O3",
+    },
+];
+
 /// Runs the whole build; returns the output directory.
 pub fn run(root: &Path, opts: &Options) -> Result<PathBuf> {
     let out = root.join("target/dashboard");
     let work = root.join("target/web");
     let started = std::time::Instant::now();
 
-    step("cargo build -p berth-web (wasm32-unknown-unknown, profile wasm-release)");
+    step("cargo build -p berth-web -p berth-tools (wasm32-unknown-unknown, profile wasm-release)");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)
@@ -57,6 +105,8 @@ pub fn run(root: &Path, opts: &Options) -> Result<PathBuf> {
             "build",
             "-p",
             "berth-web",
+            "-p",
+            "berth-tools",
             "--lib",
             "--target",
             "wasm32-unknown-unknown",
@@ -68,56 +118,26 @@ pub fn run(root: &Path, opts: &Options) -> Result<PathBuf> {
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
-        return Err("building berth-web for wasm32-unknown-unknown failed (is the target installed? `rustup target add wasm32-unknown-unknown`)".into());
+        return Err("building berth-web and berth-tools for wasm32-unknown-unknown failed (is the target installed? `rustup target add wasm32-unknown-unknown`)".into());
     }
-    let wasm_in = work.join("wasm32-unknown-unknown/wasm-release/berth_web.wasm");
 
-    step("wasm-bindgen --target web");
     let gen_dir = work.join("bindgen");
     let _ = std::fs::remove_dir_all(&gen_dir);
-    std::fs::create_dir_all(&gen_dir).map_err(|e| e.to_string())?;
-    wasm_bindgen_cli_support::Bindgen::new()
-        .input_path(&wasm_in)
-        .web(true)
-        .map_err(|e| e.to_string())?
-        .typescript(false)
-        .generate(&gen_dir)
-        .map_err(|e| format!("wasm-bindgen: {e}"))?;
-    let wasm_path = gen_dir.join("berth_web_bg.wasm");
-    let js_path = gen_dir.join("berth_web.js");
-
-    if opts.no_opt {
+    let wasm_opt = if opts.no_opt {
         step("wasm-opt skipped (--no-opt)");
+        None
     } else {
-        match find_wasm_opt(root) {
-            Some(bin) => {
-                step(&format!(
-                    "{} -Oz {}",
-                    bin.display(),
-                    WASM_FEATURES.join(" ")
-                ));
-                let before = size(&wasm_path);
-                let tmp = gen_dir.join("opt.wasm");
-                let ok = Command::new(&bin)
-                    .args(["-Oz", "--strip-debug"])
-                    .args(WASM_FEATURES)
-                    .arg("-o")
-                    .arg(&tmp)
-                    .arg(&wasm_path)
-                    .status()
-                    .map(|s| s.success())
-                    .unwrap_or(false);
-                if ok {
-                    std::fs::rename(&tmp, &wasm_path).map_err(|e| e.to_string())?;
-                    println!("    {} → {} bytes", before, size(&wasm_path));
-                } else {
-                    println!("    wasm-opt failed; shipping the unoptimised wasm");
-                }
-            }
-            None => step(&format!(
+        let found = find_wasm_opt(root);
+        if found.is_none() {
+            step(&format!(
                 "wasm-opt not available (no binaryen ≥ {MIN_BINARYEN} on PATH and npm could not install {BINARYEN}); shipping the unoptimised wasm"
-            )),
+            ));
         }
+        found
+    };
+    let mut modules = Vec::new();
+    for module in &MODULES {
+        modules.push(bindgen(&work, &gen_dir, module, wasm_opt.as_deref())?);
     }
 
     step(&format!("writing {}", out.display()));
@@ -126,17 +146,17 @@ pub fn run(root: &Path, opts: &Options) -> Result<PathBuf> {
     std::fs::create_dir_all(&assets_out).map_err(|e| e.to_string())?;
     let src_assets = root.join("assets");
 
-    let wasm = read(&wasm_path)?;
-    let wasm_name = hashed("berth_web", "wasm", &wasm);
-    write(&assets_out.join(&wasm_name), &wasm)?;
-    let js = read(&js_path)?;
-    let js_name = hashed("berth_web", "js", &js);
-    write(&assets_out.join(&js_name), &js)?;
-
-    let mut names = vec![
-        ("{{wasm}}".to_string(), wasm_name.clone()),
-        ("{{js}}".to_string(), js_name.clone()),
-    ];
+    let mut names = Vec::new();
+    for (module, (wasm_path, js_path)) in MODULES.iter().zip(&modules) {
+        let wasm = read(wasm_path)?;
+        let wasm_name = hashed(module.lib, "wasm", &wasm);
+        write(&assets_out.join(&wasm_name), &wasm)?;
+        let js = read(js_path)?;
+        let js_name = hashed(module.lib, "js", &js);
+        write(&assets_out.join(&js_name), &js)?;
+        names.push((module.wasm_placeholder.to_string(), wasm_name));
+        names.push((module.js_placeholder.to_string(), js_name));
+    }
     for entry in std::fs::read_dir(&src_assets).map_err(|e| e.to_string())? {
         let path = entry.map_err(|e| e.to_string())?.path();
         let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
@@ -170,16 +190,28 @@ pub fn run(root: &Path, opts: &Options) -> Result<PathBuf> {
     step("compressing (.br quality 11, .gz best)");
     let mut report = String::new();
     let mut total_br = 0;
+    let mut lazy_br = 0;
     for path in files(&out)? {
         let raw = read(&path)?;
         let br = brotli_bytes(&raw)?;
         let gz = gzip_bytes(&raw)?;
-        total_br += br.len();
         let rel = path
             .strip_prefix(&out)
             .unwrap_or(&path)
             .display()
             .to_string();
+        let lazy = MODULES.iter().any(|m| {
+            m.lazy
+                && path
+                    .file_name()
+                    .and_then(|f| f.to_str())
+                    .is_some_and(|f| f.starts_with(&format!("{}-", m.lib)))
+        });
+        if lazy {
+            lazy_br += br.len();
+        } else {
+            total_br += br.len();
+        }
         let _ = writeln!(
             report,
             "    {rel:<48} {:>9} raw {:>9} br {:>9} gz",
@@ -192,10 +224,72 @@ pub fn run(root: &Path, opts: &Options) -> Result<PathBuf> {
     }
     print!("{report}");
     println!(
-        "    total {total_br} bytes brotli; built in {:.1} s",
+        "    first load {total_br} bytes brotli; loaded when first used {lazy_br} bytes brotli; built in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(out)
+}
+
+/// Runs wasm-bindgen (`--target web`) on one module into `gen_dir/<lib>/` and optimises its wasm;
+/// returns the paths of its `.wasm` and `.js`.
+fn bindgen(
+    work: &Path,
+    gen_dir: &Path,
+    module: &Module,
+    wasm_opt: Option<&Path>,
+) -> Result<(PathBuf, PathBuf)> {
+    step(&format!("wasm-bindgen --target web ({})", module.lib));
+    let wasm_in = work.join(format!(
+        "wasm32-unknown-unknown/wasm-release/{}.wasm",
+        module.lib
+    ));
+    let dir = gen_dir.join(module.lib);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(&wasm_in)
+        .web(true)
+        .map_err(|e| e.to_string())?
+        .typescript(false)
+        .generate(&dir)
+        .map_err(|e| format!("wasm-bindgen ({}): {e}", module.lib))?;
+    // Only the `.js` and `.wasm` are shipped: JavaScript snippets (`#[wasm_bindgen(inline_js)]`,
+    // `module = ...`) would be imported from files this build does not write.
+    if dir.join("snippets").exists() {
+        return Err(format!(
+            "{}'s wasm-bindgen output imports JavaScript snippets ({}), which the dashboard build does not ship; use js-sys/web-sys instead",
+            module.lib,
+            dir.join("snippets").display()
+        ));
+    }
+    let wasm_path = dir.join(format!("{}_bg.wasm", module.lib));
+    let js_path = dir.join(format!("{}.js", module.lib));
+    if let Some(bin) = wasm_opt {
+        step(&format!(
+            "{} {} {} ({})",
+            bin.display(),
+            module.opt_level,
+            WASM_FEATURES.join(" "),
+            module.lib
+        ));
+        let before = size(&wasm_path);
+        let tmp = dir.join("opt.wasm");
+        let ok = Command::new(bin)
+            .args([module.opt_level, "--strip-debug"])
+            .args(WASM_FEATURES)
+            .arg("-o")
+            .arg(&tmp)
+            .arg(&wasm_path)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok {
+            std::fs::rename(&tmp, &wasm_path).map_err(|e| e.to_string())?;
+            println!("    {} → {} bytes", before, size(&wasm_path));
+        } else {
+            println!("    wasm-opt failed; shipping the unoptimised wasm");
+        }
+    }
+    Ok((wasm_path, js_path))
 }
 
 fn step(s: &str) {

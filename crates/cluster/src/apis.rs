@@ -1,7 +1,11 @@
-//! The AWS JSON 1.1 APIs the cluster answers besides ECS: Application Auto Scaling
-//! (`AnyScaleFrontendService.<Action>`) and CloudWatch Logs (`Logs_20140328.<Action>`), with
-//! their own error shape ([`ApiFault`]: any exception name, `Message` or `message` as each
-//! service spells it), and the test-control entry points that feed scaling metrics.
+//! The APIs the cluster answers besides ECS: Application Auto Scaling
+//! (`AnyScaleFrontendService.<Action>`) and CloudWatch Logs (`Logs_20140328.<Action>`) in AWS
+//! JSON 1.1, and CloudWatch metrics (`GraniteServiceVersion20100801.<Action>`, see
+//! [`crate::metrics`]) whose requests and answers are JSON 1.0 documents here (the server
+//! carries them over awsJson1_0 or transcodes them from and to Smithy RPC v2 CBOR), with their
+//! own error shape ([`ApiFault`]: any exception name, `Message` or `message` as each service
+//! spells it, and the awsQuery code for CloudWatch), and the test-control entry points that feed
+//! scaling metrics.
 
 use std::collections::BTreeSet;
 
@@ -18,12 +22,19 @@ pub enum Api {
     AutoScaling,
     /// CloudWatch Logs.
     Logs,
+    /// CloudWatch metrics.
+    CloudWatch,
 }
 
 /// `X-Amz-Target` prefix of Application Auto Scaling.
 pub const AUTOSCALING_PREFIX: &str = "AnyScaleFrontendService.";
 /// `X-Amz-Target` prefix of CloudWatch Logs.
 pub const LOGS_PREFIX: &str = "Logs_20140328.";
+/// `X-Amz-Target` prefix of CloudWatch (awsJson1_0); the service's name in RPC v2 CBOR paths.
+pub const CLOUDWATCH_PREFIX: &str = "GraniteServiceVersion20100801.";
+/// The Smithy namespace of CloudWatch's shapes (RPC v2 CBOR errors name
+/// `com.amazonaws.cloudwatch#<Exception>`).
+pub const CLOUDWATCH_SHAPE_NAMESPACE: &str = "com.amazonaws.cloudwatch";
 
 impl Api {
     /// The API and action an `X-Amz-Target` names, when it is one of these APIs.
@@ -37,6 +48,9 @@ impl Api {
         if let Some(a) = target.strip_prefix(AUTOSCALING_PREFIX) {
             return Some((Api::AutoScaling, a));
         }
+        if let Some(a) = target.strip_prefix(CLOUDWATCH_PREFIX) {
+            return Some((Api::CloudWatch, a));
+        }
         target.strip_prefix(LOGS_PREFIX).map(|a| (Api::Logs, a))
     }
 
@@ -44,13 +58,32 @@ impl Api {
         match self {
             Api::AutoScaling => api::autoscaling::ACTIONS,
             Api::Logs => api::logs::ACTIONS,
+            Api::CloudWatch => api::cloudwatch::ACTIONS,
         }
+    }
+
+    /// Whether the member at `path` (member names from the root of `action`'s answer; list
+    /// levels add nothing) is modelled as a timestamp: what a protocol with typed timestamps
+    /// (RPC v2 CBOR's tag 1) needs to know. Checked against CloudWatch's model in the tests.
+    pub fn is_timestamp(self, action: &str, path: &[&str]) -> bool {
+        match (self, action) {
+            (Api::CloudWatch, "GetMetricData") => path == ["MetricDataResults", "Timestamps"],
+            (Api::CloudWatch, "GetMetricStatistics") => path == ["Datapoints", "Timestamp"],
+            _ => false,
+        }
+    }
+
+    /// Whether `action` has an output structure (PutMetricData has none: RPC v2 CBOR then
+    /// answers without a body).
+    pub fn has_output(self, action: &str) -> bool {
+        !(self == Api::CloudWatch && action == "PutMetricData")
     }
 
     fn is_read_only(self, action: &str) -> bool {
         match self {
             Api::AutoScaling => action.starts_with("Describe"),
             Api::Logs => api::logs::is_read_only(action),
+            Api::CloudWatch => action != "PutMetricData",
         }
     }
 }
@@ -68,6 +101,10 @@ pub struct ApiFault {
     pub status: u16,
     /// `Message` (Application Auto Scaling models it so) or `message`.
     pub message_member: &'static str,
+    /// The awsQuery error code of a query-compatible service (CloudWatch's
+    /// `InvalidParameterValue` for `InvalidParameterValueException`): sent as
+    /// `x-amzn-query-error: <code>;Sender`, from which SDKs take the error code.
+    pub query_code: Option<&'static str>,
 }
 
 impl ApiFault {
@@ -78,6 +115,7 @@ impl ApiFault {
             message: message.into(),
             status: 400,
             message_member: "Message",
+            query_code: None,
         }
     }
 
@@ -88,7 +126,29 @@ impl ApiFault {
             message: message.into(),
             status: 400,
             message_member: "message",
+            query_code: None,
         }
+    }
+
+    /// A CloudWatch client error: the exception's shape name and its awsQuery code.
+    pub fn cloudwatch(code: &str, query_code: &'static str, message: impl Into<String>) -> Self {
+        ApiFault {
+            code: code.into(),
+            message: message.into(),
+            status: 400,
+            message_member: "message",
+            query_code: Some(query_code),
+        }
+    }
+
+    /// The `x-amzn-query-error` header value (`<code>;Sender`, `;Receiver` for server faults).
+    pub fn query_error(&self) -> Option<String> {
+        let side = if self.status >= 500 {
+            "Receiver"
+        } else {
+            "Sender"
+        };
+        self.query_code.map(|q| format!("{q};{side}"))
     }
 
     /// `UnknownOperationException` for an action the API does not have.
@@ -114,13 +174,14 @@ impl From<AwsError> for ApiFault {
             message: e.message,
             status: e.code.http_status(),
             message_member: "message",
+            query_code: None,
         }
     }
 }
 
 impl Cluster {
-    /// Runs one Application Auto Scaling or CloudWatch Logs action, blocking on the durable
-    /// commit.
+    /// Runs one Application Auto Scaling, CloudWatch Logs or CloudWatch action, blocking on the
+    /// durable commit.
     ///
     /// # Errors
     ///
@@ -143,6 +204,7 @@ impl Cluster {
             return match api {
                 Api::AutoScaling => api::autoscaling::read(&r, action, body),
                 Api::Logs => api::logs::read(&r, action, body),
+                Api::CloudWatch => api::cloudwatch::read(&r, action, body),
             };
         }
         let mut st = self.write();
@@ -157,6 +219,7 @@ impl Cluster {
             match api {
                 Api::AutoScaling => api::autoscaling::write(&mut w, action, body),
                 Api::Logs => api::logs::write(&mut w, action, body),
+                Api::CloudWatch => api::cloudwatch::write(&mut w, action, body),
             }
         };
         crate::unsettle(&mut st, &dirty);

@@ -19,7 +19,9 @@
 //!   naming the action, never a stub that pretends to work (see the server's README section).
 //!   Task sets, CODE_DEPLOY/EXTERNAL controllers and account settings are among them.
 //!   Application Auto Scaling and CloudWatch Logs are answered too ([`apis`]), for ECS
-//!   services and the `awslogs` streams of tasks only.
+//!   services and the `awslogs` streams of tasks only, and CloudWatch metrics: the CPU and
+//!   memory utilisation series the simulated runtime generates and what users push
+//!   ([`metrics`]), which also drive target-tracking policies.
 //! - No eventual consistency: reads see every acknowledged write (ECS documents lag; strong
 //!   consistency is allowed and easier to test against).
 //!
@@ -39,6 +41,7 @@ pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod logstore;
+pub mod metrics;
 pub mod runtime;
 pub mod state;
 pub mod store;
@@ -109,6 +112,7 @@ impl Cluster {
         let env = Env {
             region: config.region.clone(),
             account: config.account.clone(),
+            seed: config.seed,
         };
         let records = store.load()?;
         let fresh = records.is_empty();
@@ -351,6 +355,7 @@ impl Cluster {
         if let Some(cutoff) = now.checked_sub_signed(retention) {
             purge(st, cutoff, dirty);
         }
+        dirty.extend(st.metrics.purge(now.timestamp() - metrics::RETENTION_SECS));
     }
 
     /// Moves the clock forward `seconds`, one reconciler pass per second (and one pass first).
@@ -553,7 +558,8 @@ fn change_of(env: &Env, key: &Key) -> Option<changes::Change> {
         }
         Key::LogGroup(g) => Change::new(K::Logs, None, g.as_str()),
         Key::LogStream(g, s) => Change::new(K::Logs, None, format!("{g}/{s}")),
-        Key::Meta => return None,
+        // Metrics are read on demand, not followed (the feed carries no metrics).
+        Key::Meta | Key::Metric(..) => return None,
     })
 }
 

@@ -23,6 +23,8 @@ pub struct Env {
     pub region: String,
     /// Account id.
     pub account: String,
+    /// The configured seed (the generated metric series depend on it).
+    pub seed: u64,
 }
 
 impl Env {
@@ -85,6 +87,9 @@ pub enum Key {
     LogGroup(String),
     /// A CloudWatch Logs stream: group and stream name.
     LogStream(String, String),
+    /// One UTC day (days since the epoch) of a pushed CloudWatch metric
+    /// ([`crate::metrics::MetricId::key`]).
+    Metric(i64, String),
 }
 
 impl Key {
@@ -100,6 +105,7 @@ impl Key {
             Key::ScalableTarget(r) => format!("aas/{r}"),
             Key::LogGroup(g) => format!("loggroup/{g}"),
             Key::LogStream(g, s) => format!("logstream/{g}:{s}"),
+            Key::Metric(day, id) => format!("metric/{day:08}/{id}"),
         }
     }
 }
@@ -307,6 +313,11 @@ pub struct ServiceRec {
     /// once after a start).
     #[serde(skip)]
     pub settled: bool,
+    /// The desired count at creation: how many tasks the generated load of
+    /// [`crate::metrics`] was sized for (`None` for services stored before it was kept: the
+    /// current desired count stands in).
+    #[serde(default)]
+    pub metric_base: Option<i32>,
 }
 
 /// A task-definition revision.
@@ -343,6 +354,8 @@ pub struct State {
     pub autoscaling: crate::autoscaling::AutoScaling,
     /// CloudWatch Logs: groups and streams.
     pub logs: crate::logstore::Logs,
+    /// CloudWatch metrics pushed by users and tests.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// How every keyed record is written out: a JSON document per key.
@@ -362,6 +375,7 @@ impl State {
             },
             autoscaling: Default::default(),
             logs: Default::default(),
+            metrics: Default::default(),
         }
     }
 
@@ -381,6 +395,7 @@ impl State {
             Key::ScalableTarget(r) => self.autoscaling.record(r),
             Key::LogGroup(g) => self.logs.group_record(g),
             Key::LogStream(g, s) => self.logs.stream_record(g, s),
+            Key::Metric(day, id) => self.metrics.record(*day, id),
         }
     }
 
@@ -443,6 +458,13 @@ impl State {
                             source,
                         })?
                 }
+                "metric" => st
+                    .metrics
+                    .load(&value)
+                    .map_err(|source| StoreError::Corrupt {
+                        key: key.clone(),
+                        source,
+                    })?,
                 _ => tracing::warn!(key, "ignoring a stored record of unknown kind"),
             }
         }

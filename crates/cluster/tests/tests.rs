@@ -48,6 +48,13 @@ mod draining;
 mod durability;
 /// CloudWatch Logs: the awslogs streams of tasks.
 mod logs;
+/// CloudWatch metrics: the generated utilisation series, GetMetricData against
+/// GetMetricStatistics, pushed data (durable, overriding), and target tracking acting on the
+/// generated series.
+mod metrics;
+/// RegisterContainerInstance: the identity document, resources, re-registration, errors, and
+/// the service task that waited for a big enough instance.
+mod register_instance;
 /// Registered task definitions carry the members ECS fills in: every corpus file that shows
 /// what ECS returned, compared member by member with Berth's answer for its request.
 mod registered;

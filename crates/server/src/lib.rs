@@ -4,5 +4,6 @@
 //! line. It deliberately holds no ECS logic: the cluster and the core do.
 
 pub mod assets;
+pub mod cbor;
 pub mod events;
 pub mod serve;

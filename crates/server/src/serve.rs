@@ -2,10 +2,17 @@
 //! HTTP on 127.0.0.1.
 //!
 //! Routes (the dashboard's contract with its tests is `e2e/CONTRACT.md`):
-//! - `POST /` — the AWS JSON 1.1 endpoint, by `X-Amz-Target`: ECS
+//! - `POST /` — the AWS JSON endpoint, by `X-Amz-Target`: ECS
 //!   (`AmazonEC2ContainerServiceV20141113.<Action>`), Application Auto Scaling
-//!   (`AnyScaleFrontendService.<Action>`) and CloudWatch Logs (`Logs_20140328.<Action>`).
-//!   SigV4 headers are accepted and not verified (the server only listens on loopback).
+//!   (`AnyScaleFrontendService.<Action>`) and CloudWatch Logs (`Logs_20140328.<Action>`) in
+//!   JSON 1.1, CloudWatch metrics (`GraniteServiceVersion20100801.<Action>`) in JSON 1.0 (its
+//!   errors also carry `x-amzn-query-error: <awsQuery code>;Sender`, as CloudWatch is
+//!   awsQuery-compatible). SigV4 headers are accepted and not verified (the server only listens
+//!   on loopback). A `Content-Encoding: gzip` body (SDKs compress large PutMetricData
+//!   requests) is inflated first.
+//! - `POST /service/{service}/operation/{operation}` — the Smithy RPC v2 CBOR protocol
+//!   ([`crate::cbor`]), which the current AWS CLI and SDKs use for CloudWatch
+//!   (`GraniteServiceVersion20100801`): the same operations and answers, transcoded.
 //! - `POST /_berth/api` — the dashboard's same-origin route to the same handler: same body,
 //!   same `X-Amz-Target`, same backend, same answers.
 //!
@@ -39,6 +46,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use berth_cluster::apis::{Api, ApiFault};
 use berth_cluster::changes::ChangeFeed;
 use berth_cluster::{ClockMode, Cluster};
 use berth_core::protocol::{AwsError, CONTENT_TYPE, ErrorCode, action_from_target};
@@ -46,6 +54,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::assets::{self, UiSource};
+use crate::cbor;
 
 /// Largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -214,6 +223,10 @@ pub fn app(state: AppState) -> Router {
         .route("/assets/{*path}", get(assets::asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/_berth/api", aws())
+        .route(
+            "/service/{service}/operation/{operation}",
+            post(rpc_v2_cbor).layer(map_response(with_request_id)),
+        )
         .route("/_berth/events", get(crate::events::events))
         .route("/_berth/info", get(info))
         .route("/_berth/reset", post(control_reset))
@@ -237,6 +250,35 @@ async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
     }
 }
 
+/// The request body, inflated when it is `Content-Encoding: gzip` (at most [`BODY_LIMIT`]
+/// bytes either way).
+async fn read_encoded_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+    let raw = read_body(body).await?;
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    if !gzip {
+        return Ok(raw);
+    }
+    use std::io::Read;
+    let mut out = Vec::new();
+    let read = flate2::read::GzDecoder::new(raw.as_slice())
+        .take(BODY_LIMIT as u64 + 1)
+        .read_to_end(&mut out);
+    match read {
+        Ok(n) if n <= BODY_LIMIT => Ok(out),
+        Ok(_) => Err(ApiError(AwsError::new(
+            ErrorCode::RequestEntityTooLargeException,
+            format!("Request body is larger than {BODY_LIMIT} bytes once inflated."),
+        ))),
+        Err(e) => Err(ApiError(AwsError::new(
+            ErrorCode::SerializationException,
+            format!("The request body is not valid gzip: {e}"),
+        ))),
+    }
+}
+
 async fn api(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -251,9 +293,9 @@ async fn api(
                 "Missing X-Amz-Target header.",
             )
         })?;
-    if let Some((api, action)) = berth_cluster::apis::Api::from_target(target) {
+    if let Some((api, action)) = Api::from_target(target) {
         let action = action.to_string();
-        return other_api(&state, api, action, body).await;
+        return other_api(&state, api, action, &headers, body).await;
     }
     let action = action_from_target(target)?.to_string();
     let body = read_body(body).await?;
@@ -391,43 +433,184 @@ pub async fn serve(
         .map_err(|e| e.to_string())
 }
 
-/// Application Auto Scaling and CloudWatch Logs: answered by the embedded cluster, with their
-/// own error shapes.
-async fn other_api(
+/// The response header that carries an awsQuery-compatible service's query error code
+/// (`<code>;Sender`), from which SDKs take the error code.
+pub const QUERY_ERROR_HEADER: &str = "x-amzn-query-error";
+
+/// Runs one action of a non-ECS API on the embedded cluster.
+async fn run_other(
     state: &AppState,
-    api: berth_cluster::apis::Api,
-    action: String,
-    body: Body,
-) -> Result<Response, ApiError> {
+    api: Api,
+    action: &str,
+    body: Vec<u8>,
+) -> Result<Result<Value, ApiFault>, ApiError> {
     let cluster = state.backend.cluster().ok_or_else(|| {
         AwsError::new(
             ErrorCode::UnknownOperationException,
-            "Only the embedded cluster answers Application Auto Scaling and CloudWatch Logs.",
+            "Only the embedded cluster answers Application Auto Scaling, CloudWatch Logs and CloudWatch.",
         )
     })?;
-    let body = read_body(body).await?;
-    let result = tokio::time::timeout(REQUEST_TIMEOUT, cluster.call_api(api, &action, body))
-        .await
-        .map_err(|_| AwsError::new(ErrorCode::ServerException, "The request timed out."))?;
-    let (status, value, error_type) = match result {
+    Ok(
+        tokio::time::timeout(REQUEST_TIMEOUT, cluster.call_api(api, action, body))
+            .await
+            .map_err(|_| AwsError::new(ErrorCode::ServerException, "The request timed out."))?,
+    )
+}
+
+/// Application Auto Scaling, CloudWatch Logs and CloudWatch (JSON 1.0): answered by the
+/// embedded cluster, with their own error shapes.
+async fn other_api(
+    state: &AppState,
+    api: Api,
+    action: String,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_encoded_body(headers, body).await?;
+    let result = run_other(state, api, &action, body).await?;
+    let (status, value, fault) = match result {
         Ok(v) => (StatusCode::OK, v, None),
         Err(f) => (
             StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST),
             f.to_json(),
-            Some(f.code),
+            Some(f),
         ),
     };
     let mut resp = (status, value.to_string()).into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    if let Some(v) = error_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        h.insert(ERROR_TYPE_HEADER, v);
+    let content_type = if api == Api::CloudWatch {
+        "application/x-amz-json-1.0"
+    } else {
+        CONTENT_TYPE
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(f) = fault {
+        if let Ok(v) = HeaderValue::from_str(&f.code) {
+            h.insert(ERROR_TYPE_HEADER, v);
+        }
+        if let Some(v) = f.query_error().and_then(|q| HeaderValue::from_str(&q).ok()) {
+            h.insert(QUERY_ERROR_HEADER, v);
+        }
     }
     Ok(resp)
 }
 
+/// A Smithy RPC v2 CBOR error: `{"__type": "<namespace>#<code>", "<message member>": text}`
+/// with the protocol's headers (and no `X-Amzn-ErrorType`, which the protocol leaves out).
+fn cbor_error(f: &ApiFault) -> Response {
+    let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST);
+    if status.is_server_error() {
+        tracing::error!(code = f.code, message = f.message, "request failed");
+    }
+    let mut body = serde_json::Map::new();
+    body.insert(
+        "__type".into(),
+        json!(format!(
+            "{}#{}",
+            berth_cluster::apis::CLOUDWATCH_SHAPE_NAMESPACE,
+            f.code
+        )),
+    );
+    body.insert(f.message_member.into(), json!(f.message));
+    let mut resp = (status, cbor::encode(&Value::Object(body), &|_| false)).into_response();
+    let h = resp.headers_mut();
+    h.insert("smithy-protocol", HeaderValue::from_static(cbor::PROTOCOL));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(cbor::CONTENT_TYPE),
+    );
+    if let Some(v) = f.query_error().and_then(|q| HeaderValue::from_str(&q).ok()) {
+        h.insert(QUERY_ERROR_HEADER, v);
+    }
+    resp
+}
+
+/// `POST /service/{service}/operation/{operation}`: CloudWatch over Smithy RPC v2 CBOR,
+/// transcoded to and from the JSON documents the cluster answers (see [`crate::cbor`]).
+async fn rpc_v2_cbor(
+    State(state): State<AppState>,
+    axum::extract::Path((service, operation)): axum::extract::Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let fault = |code: &str, status: u16, message: String| ApiFault {
+        code: code.into(),
+        message,
+        status,
+        message_member: "message",
+        query_code: None,
+    };
+    // The protocol forbids X-Amz-Target on its requests, and claims only those that name it.
+    if headers.contains_key("x-amz-target") || headers.contains_key("x-amzn-target") {
+        return cbor_error(&fault(
+            "SerializationException",
+            400,
+            "Smithy RPC v2 CBOR requests must not carry X-Amz-Target.".into(),
+        ));
+    }
+    let protocol = headers.get("smithy-protocol").and_then(|v| v.to_str().ok());
+    if protocol != Some(cbor::PROTOCOL) {
+        return cbor_error(&fault(
+            "SerializationException",
+            400,
+            format!(
+                "Smithy RPC v2 CBOR requests carry the header Smithy-Protocol: {}.",
+                cbor::PROTOCOL
+            ),
+        ));
+    }
+    let name = berth_cluster::apis::CLOUDWATCH_PREFIX.trim_end_matches('.');
+    let qualified = format!("{}.{name}", berth_cluster::apis::CLOUDWATCH_SHAPE_NAMESPACE);
+    if service != name && service != qualified {
+        return cbor_error(&fault(
+            "UnknownOperationException",
+            404,
+            format!("Unknown service {service}: this endpoint serves {name} (CloudWatch)."),
+        ));
+    }
+    let body = match read_encoded_body(&headers, body).await {
+        Ok(b) => b,
+        Err(ApiError(e)) => return cbor_error(&ApiFault::from(e)),
+    };
+    let json = match cbor::decode_request(&body) {
+        Ok(v) => v,
+        Err(e) => return cbor_error(&fault("SerializationException", 400, e.to_string())),
+    };
+    let result = match run_other(
+        &state,
+        Api::CloudWatch,
+        &operation,
+        json.to_string().into_bytes(),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(ApiError(e)) => Err(ApiFault::from(e)),
+    };
+    match result {
+        Ok(v) => {
+            let mut resp = if Api::CloudWatch.has_output(&operation) {
+                let bytes = cbor::encode(&v, &|p| Api::CloudWatch.is_timestamp(&operation, p));
+                let mut r = (StatusCode::OK, bytes).into_response();
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(cbor::CONTENT_TYPE),
+                );
+                r
+            } else {
+                StatusCode::OK.into_response()
+            };
+            resp.headers_mut()
+                .insert("smithy-protocol", HeaderValue::from_static(cbor::PROTOCOL));
+            resp
+        }
+        Err(f) => cbor_error(&f),
+    }
+}
+
 /// `/_berth/metric {"resourceId", "metric", "value"}`: one datapoint for a scalable target's
-/// policies (`metric` defaults to `ECSServiceAverageCPUUtilization`).
+/// policies (`metric` defaults to `ECSServiceAverageCPUUtilization`); for the ECS CPU and memory
+/// metrics it also pins the service's `AWS/ECS` series for the current minute.
 async fn control_metric(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let c = control(&state)?;
     let v = control_json(body).await?;

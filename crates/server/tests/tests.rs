@@ -291,6 +291,11 @@ mod api;
 /// test control that drives target tracking.
 mod other_apis;
 
+/// CloudWatch metrics over both of its protocols: awsJson1_0 (`X-Amz-Target`, also the
+/// dashboard's `/_berth/api`) and Smithy RPC v2 CBOR (`/service/…/operation/…`), with
+/// awsQuery-compatible errors and gzip-compressed bodies.
+mod cloudwatch;
+
 /// The dashboard's routes: its files (index.html, hashed assets, precompressed siblings, 304s,
 /// the "not built" page), the same-origin API route and `/_berth/info`.
 mod dashboard;

@@ -69,9 +69,13 @@ async fn fetch(
     let headers = web_sys::Headers::new().map_err(net)?;
     if let Some(t) = target {
         headers.set("X-Amz-Target", t).map_err(net)?;
-        headers
-            .set("Content-Type", "application/x-amz-json-1.1")
-            .map_err(net)?;
+        // CloudWatch speaks JSON 1.0; ECS, Auto Scaling and Logs 1.1.
+        let json = if t.starts_with("GraniteServiceVersion20100801.") {
+            "application/x-amz-json-1.0"
+        } else {
+            "application/x-amz-json-1.1"
+        };
+        headers.set("Content-Type", json).map_err(net)?;
     }
     init.set_headers(&headers);
     if let Some(b) = body {

@@ -16,9 +16,11 @@
 //! REST API; no server-side rendering (the server only ships static files).
 
 pub mod api;
+pub mod islands;
 pub mod live;
 pub mod logic;
 pub mod store;
+pub mod tools;
 pub mod views;
 pub mod wire;
 
@@ -40,5 +42,15 @@ pub fn main() {
     std::panic::set_hook(Box::new(|info| {
         web_sys::console::error_1(&format!("berth-web panicked: {info}").into());
     }));
+    // The tools module links this crate too (for the islands), and with it this start function:
+    // only the first module to start mounts the app.
+    let Some(w) = web_sys::window() else {
+        return;
+    };
+    let key = wasm_bindgen::JsValue::from_str("__berthStarted");
+    if js_sys::Reflect::get(&w, &key).is_ok_and(|v| v.is_truthy()) {
+        return;
+    }
+    let _ = js_sys::Reflect::set(&w, &key, &wasm_bindgen::JsValue::TRUE);
     leptos::mount::mount_to_body(views::App);
 }

@@ -47,6 +47,25 @@ pub fn status() -> RwSignal<Status> {
     *S.get_or_init(|| crate::global(|| RwSignal::new(Status::Connecting)))
 }
 
+/// The `window` event each change batch is re-dispatched as (its `detail` is the batch's JSON
+/// text), for the islands in the tools module, which have their own store.
+pub const CHANGES_EVENT: &str = "berth:changes";
+/// The `window` event a `resync` is re-dispatched as.
+pub const RESYNC_EVENT: &str = "berth:resync";
+
+fn forward(name: &str, detail: Option<&str>) {
+    let Some(w) = web_sys::window() else {
+        return;
+    };
+    let init = web_sys::CustomEventInit::new();
+    if let Some(d) = detail {
+        init.set_detail(&d.into());
+    }
+    if let Ok(e) = web_sys::CustomEvent::new_with_event_init_dict(name, &init) {
+        let _ = w.dispatch_event(&e);
+    }
+}
+
 /// Opens the stream (once per tab).
 pub fn start() {
     open(false);
@@ -64,6 +83,7 @@ fn open(after_failure: bool) {
             status().set(Status::Live);
             if after_failure && first_hello {
                 store().resync();
+                forward(RESYNC_EVENT, None);
             }
             first_hello = false;
         });
@@ -76,10 +96,12 @@ fn open(after_failure: bool) {
                 let plan = Plan::of(&batch.changes);
                 leptos::task::spawn_local(crate::store::apply(plan));
             }
+            forward(CHANGES_EVENT, Some(&text));
         });
     let on_resync =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|_e: web_sys::MessageEvent| {
             store().resync();
+            forward(RESYNC_EVENT, None);
         });
     let es_for_error = es.clone();
     let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_e: web_sys::Event| {

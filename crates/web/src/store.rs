@@ -146,6 +146,27 @@ pub struct Revision {
     pub status: String,
 }
 
+/// Counters bumped when the change stream says something changed that no collection holds: the
+/// views that show it (logs, scaling) track them and fetch what is new.
+#[derive(Clone, Copy)]
+pub struct Ticks {
+    /// CloudWatch Logs groups and streams.
+    pub logs: RwSignal<u64>,
+    /// Application Auto Scaling.
+    pub scaling: RwSignal<u64>,
+}
+
+/// The tab's [`Ticks`].
+pub fn ticks() -> Ticks {
+    static S: OnceLock<Ticks> = OnceLock::new();
+    *S.get_or_init(|| {
+        crate::global(|| Ticks {
+            logs: RwSignal::new(0),
+            scaling: RwSignal::new(0),
+        })
+    })
+}
+
 /// The one store of this tab.
 pub fn store() -> &'static Store {
     static STORE: OnceLock<Store> = OnceLock::new();
@@ -303,7 +324,7 @@ fn load<T: Clone + PartialEq + Send + Sync + 'static>(
 }
 
 /// Runs a paginated list action, collecting `member` across pages.
-async fn list_all(action: &str, body: Value, member: &str) -> Result<Vec<String>, ApiError> {
+pub async fn list_all(action: &str, body: Value, member: &str) -> Result<Vec<String>, ApiError> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -514,6 +535,12 @@ async fn load_revisions(family: &str) -> Result<Vec<(String, Revision)>, ApiErro
 /// Brings loaded collections up to date with one change-stream batch.
 pub async fn apply(plan: Plan) {
     let s = store();
+    if plan.logs {
+        ticks().logs.update(|n| *n += 1);
+    }
+    if plan.scaling {
+        ticks().scaling.update(|n| *n += 1);
+    }
     if s.clusters.loaded() && !plan.clusters.is_empty() {
         let names: Vec<String> = plan.clusters.iter().cloned().collect();
         if let Ok(found) = describe_clusters(&names).await {

@@ -9,7 +9,8 @@
 //! Requests, the deployment verdict and everything written back still use `berth_core::model`.
 
 use berth_core::model::{
-    DeploymentRolloutState, HealthStatus, LaunchType, SchedulingStrategy, TaskStopCode, Timestamp,
+    DeploymentRolloutState, HealthStatus, LaunchType, SchedulingStrategy,
+    ServiceDeploymentRollbackMonitorsStatus, ServiceDeploymentStatus, TaskStopCode, Timestamp,
     TransportProtocol,
 };
 use serde::Deserialize;
@@ -205,6 +206,63 @@ pub struct DescribeContainerInstancesResponse {
     pub failures: Option<Vec<Failure>>,
 }
 
+/// `ServiceRevisionSummary`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServiceRevisionSummary {
+    pub arn: Option<String>,
+    pub requested_task_count: Option<i32>,
+    pub running_task_count: Option<i32>,
+    pub pending_task_count: Option<i32>,
+}
+
+/// `Rollback`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(rename_all = "camelCase", default)]
+pub struct Rollback {
+    pub reason: Option<String>,
+    pub started_at: Option<Timestamp>,
+    pub service_revision_arn: Option<String>,
+}
+
+/// `ServiceDeploymentCircuitBreaker`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServiceDeploymentCircuitBreaker {
+    pub status: Option<ServiceDeploymentRollbackMonitorsStatus>,
+    pub failure_count: Option<i32>,
+    pub threshold: Option<i32>,
+}
+
+/// `ServiceDeployment`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServiceDeployment {
+    pub service_deployment_arn: Option<String>,
+    pub created_at: Option<Timestamp>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub stopped_at: Option<Timestamp>,
+    pub source_service_revisions: Option<Vec<ServiceRevisionSummary>>,
+    pub target_service_revision: Option<ServiceRevisionSummary>,
+    pub status: Option<ServiceDeploymentStatus>,
+    pub status_reason: Option<String>,
+    pub rollback: Option<Rollback>,
+    pub deployment_circuit_breaker: Option<ServiceDeploymentCircuitBreaker>,
+}
+
+/// `DescribeServiceDeploymentsResponse`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(rename_all = "camelCase", default)]
+pub struct DescribeServiceDeploymentsResponse {
+    pub service_deployments: Option<Vec<ServiceDeployment>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +345,20 @@ mod tests {
             "attributes": [{"name": "ecs.availability-zone", "value": "az"}]
         }));
         assert_in_model("ContainerInstance", &instance, "");
+        let rev = json!({"arn": "r", "requestedTaskCount": 2, "runningTaskCount": 1, "pendingTaskCount": 1});
+        let deployment = full::<ServiceDeployment>(json!({
+            "serviceDeploymentArn": "a", "createdAt": ts, "startedAt": ts, "finishedAt": ts,
+            "stoppedAt": ts, "sourceServiceRevisions": [rev], "targetServiceRevision": rev,
+            "status": "ROLLBACK_SUCCESSFUL", "statusReason": "r",
+            "rollback": {"reason": "r", "startedAt": ts, "serviceRevisionArn": "s"},
+            "deploymentCircuitBreaker": {"status": "TRIGGERED", "failureCount": 3, "threshold": 3}
+        }));
+        assert_in_model("ServiceDeployment", &deployment, "");
+        assert_in_model(
+            "DescribeServiceDeploymentsResponse",
+            &json!({"serviceDeployments": [deployment]}),
+            "",
+        );
         let failure = json!({"arn": "a", "reason": "MISSING", "detail": "d"});
         for (shape_name, v) in [
             (

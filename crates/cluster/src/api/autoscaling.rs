@@ -1,7 +1,9 @@
 //! Application Auto Scaling (`AnyScaleFrontendService.<Action>`) for ECS services: scalable
 //! targets, scaling policies, scheduled actions and scaling activities, plus what makes them act:
 //! scheduled actions fired by the reconciler ([`tick`]) and policies evaluated on every metric
-//! datapoint ([`put_metric`]) with [`berth_core::scaling::replay`] (see [`crate::autoscaling`]).
+//! datapoint with [`berth_core::scaling::replay`] (see [`crate::autoscaling`]): one per minute of
+//! the cluster's clock from the CloudWatch series of [`crate::metrics`], and those the
+//! test-control API feeds ([`put_metric`]).
 //!
 //! Members are PascalCase as the AAS model spells them; errors are the model's exceptions
 //! (`ValidationException`, `ObjectNotFoundException`, `LimitExceededException`,
@@ -25,6 +27,7 @@ use crate::autoscaling::{
     Activity, DIMENSION, MAX_DATAPOINTS, MAX_POLICIES, MAX_SCHEDULED_ACTIONS, MetricWindow,
     NAMESPACE, PolicyRec, ScheduledRec, TargetRec, parse_resource_id,
 };
+use crate::metrics;
 use crate::state::{Key, State};
 
 type R = Result<Value, ApiFault>;
@@ -1057,7 +1060,8 @@ fn scale_to(w: &mut Write<'_>, rid: &str, to: i32, cause: String) {
     }
 }
 
-/// The reconciler's part: fires every scheduled action that is due at `w.now`.
+/// The reconciler's part: fires every scheduled action that is due at `w.now`, then feeds the
+/// minute that ended to the policies ([`feed_metrics`]).
 pub(crate) fn tick(w: &mut Write<'_>) {
     let now = w.now;
     let due: Vec<(String, String, bool)> =
@@ -1078,6 +1082,7 @@ pub(crate) fn tick(w: &mut Write<'_>) {
     for (rid, name, suspended) in due {
         fire(w, &rid, &name, suspended);
     }
+    feed_metrics(w);
 }
 
 fn fire(w: &mut Write<'_>, rid: &str, name: &str, suspended: bool) {
@@ -1138,7 +1143,9 @@ fn bad(msg: impl Into<String>) -> AwsError {
 
 /// Test control: one metric datapoint at the cluster's current time for a scalable target; the
 /// target's policies are evaluated with [`berth_core::scaling::replay`] and any change is applied
-/// at once. Returns the desired count and the activities written.
+/// at once. Returns the desired count and the activities written. A value for a predefined ECS
+/// metric (or `CPUUtilization` / `MemoryUtilization`) also pins the service's `AWS/ECS` series
+/// for the current minute, so GetMetricData shows what the policies saw.
 pub(crate) fn put_metric(
     w: &mut Write<'_>,
     rid: &str,
@@ -1148,9 +1155,36 @@ pub(crate) fn put_metric(
     if !value.is_finite() {
         return Err(bad("value must be a finite number."));
     }
+    current_desired(w.st, rid).ok_or_else(|| bad(format!("ECS service doesn't exist: {rid}")))?;
+    if !w.st.autoscaling.targets.contains_key(rid) {
+        return Err(bad(no_target(rid).message));
+    }
+    let now = w.now;
+    if let Some(id) =
+        parse_resource_id(rid).and_then(|(c, s)| metrics::service_metric(c, s, metric))
+    {
+        let key = w.st.metrics.push(
+            &id,
+            Some("Percent"),
+            now.timestamp(),
+            metrics::Stats::one(value),
+            true,
+        );
+        w.dirty.insert(key);
+    }
+    let written = evaluate(w, rid, sc::Datapoint::single(now, metric, value))?;
+    Ok(json!({
+        "desiredCount": current_desired(w.st, rid),
+        "activities": written,
+    }))
+}
+
+/// Adds a datapoint to a target's metric window (merged into the last one when it is not
+/// newer), replays the window and applies the changes not applied yet; returns how many
+/// scaling activities were written.
+fn evaluate(w: &mut Write<'_>, rid: &str, dp: sc::Datapoint) -> Result<usize, AwsError> {
     let current = current_desired(w.st, rid)
         .ok_or_else(|| bad(format!("ECS service doesn't exist: {rid}")))?;
-    let now = w.now;
     let t =
         w.st.autoscaling
             .targets
@@ -1168,13 +1202,8 @@ pub(crate) fn put_metric(
         };
     }
     match t.window.datapoints.last_mut() {
-        Some(d) if d.timestamp >= now => {
-            d.values.insert(metric.to_string(), value);
-        }
-        _ => t
-            .window
-            .datapoints
-            .push(sc::Datapoint::single(now, metric, value)),
+        Some(d) if d.timestamp >= dp.timestamp => d.values.extend(dp.values),
+        _ => t.window.datapoints.push(dp),
     }
     let input = sc::ReplayInput {
         target: t.core(),
@@ -1224,10 +1253,108 @@ pub(crate) fn put_metric(
         scale_to(w, rid, ch.to, cause);
         written += 1;
     }
-    Ok(json!({
-        "desiredCount": current_desired(w.st, rid),
-        "activities": written,
-    }))
+    Ok(written)
+}
+
+/// The CloudWatch metrics a target's evaluable policies read, as (datapoint key, metric,
+/// statistic): the service's `AWS/ECS` series for the predefined ECS metrics and for step
+/// alarms on `CPUUtilization` / `MemoryUtilization`, and the named metric of a customized
+/// (single-metric) target-tracking specification.
+fn policy_metrics(
+    t: &TargetRec,
+    cluster: &str,
+    service: &str,
+) -> Vec<(String, metrics::MetricId, metrics::Statistic)> {
+    let mut out = Vec::new();
+    for p in t.evaluable_policies() {
+        if let Some(c) = &p.target_tracking_scaling_policy_configuration {
+            let key = c.metric_key();
+            if let Some(pre) = &c.predefined_metric_specification {
+                if let Some(id) =
+                    metrics::service_metric(cluster, service, &pre.predefined_metric_type)
+                {
+                    out.push((key, id, metrics::Statistic::Average));
+                }
+            } else if let Some(cm) = c
+                .customized_metric_specification
+                .as_ref()
+                .filter(|cm| cm.metrics.is_none())
+            {
+                if let (Some(ns), Some(name)) = (&cm.namespace, &cm.metric_name) {
+                    let id = metrics::MetricId::new(
+                        ns,
+                        name,
+                        cm.dimensions
+                            .iter()
+                            .map(|d| (d.name.clone(), d.value.clone())),
+                    );
+                    let stat = cm
+                        .statistic
+                        .as_deref()
+                        .and_then(metrics::Statistic::parse)
+                        .unwrap_or(metrics::Statistic::Average);
+                    out.push((key, id, stat));
+                }
+            }
+        }
+        if let Some(a) = &p.alarm {
+            if let Some(id) = metrics::service_metric(cluster, service, &a.metric_name) {
+                out.push((a.metric_name.clone(), id, metrics::Statistic::Average));
+            }
+        }
+    }
+    out
+}
+
+/// The reconciler's part for metrics: once per minute of the cluster's clock, every scalable
+/// target whose policies read CloudWatch metrics gets the datapoint of the minute that just
+/// ended from [`metrics::series`] (generated, or pushed where pushed) and is evaluated. A
+/// target that already has a datapoint for that minute (fed through the test-control API) is
+/// left alone.
+fn feed_metrics(w: &mut Write<'_>) {
+    let now = w.now.timestamp();
+    let minute = metrics::minute_of(now) - 60;
+    let Some(at) = DateTime::from_timestamp(minute, 0) else {
+        return;
+    };
+    let st: &State = w.st;
+    let mut todo = Vec::new();
+    for t in st.autoscaling.targets.values() {
+        if t.window
+            .datapoints
+            .last()
+            .is_some_and(|d| d.timestamp.timestamp() >= minute)
+        {
+            continue;
+        }
+        let Some((cluster, service)) = parse_resource_id(&t.resource_id) else {
+            continue;
+        };
+        let mut values = BTreeMap::new();
+        for (key, id, stat) in policy_metrics(t, cluster, service) {
+            if values.contains_key(&key) {
+                continue;
+            }
+            let series = metrics::series(st, w.env.seed, &id, minute, minute + 60, now);
+            if let Some(s) = series.get(&minute) {
+                values.insert(key, s.get(stat));
+            }
+        }
+        if !values.is_empty() {
+            todo.push((
+                t.resource_id.clone(),
+                sc::Datapoint {
+                    timestamp: at,
+                    values,
+                },
+            ));
+        }
+    }
+    for (rid, dp) in todo {
+        if let Err(e) = evaluate(w, &rid, dp) {
+            tracing::debug!(resource_id = rid, error = %e, "metric datapoint not evaluated");
+        }
+    }
 }
 
 /// Test control: attaches the CloudWatch alarm that invokes a step-scaling policy (AAS leaves

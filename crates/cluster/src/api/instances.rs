@@ -1,19 +1,19 @@
-//! ListContainerInstances (with a CQL filter), DescribeContainerInstances,
-//! UpdateContainerInstancesState, DeregisterContainerInstance, PutAttributes,
-//! DeleteAttributes, ListAttributes.
+//! RegisterContainerInstance, ListContainerInstances (with a CQL filter),
+//! DescribeContainerInstances, UpdateContainerInstancesState, DeregisterContainerInstance,
+//! PutAttributes, DeleteAttributes, ListAttributes.
 
 use berth_core::model as m;
 use berth_core::placement as pl;
-use berth_core::protocol::AwsError;
+use berth_core::protocol::{Arn, AwsError, Resource};
 use serde_json::{Value, json};
 
 use super::{
-    Page, Read, Write, active_cluster, active_cluster_mut, check_batch, failure, last_segment, out,
-    ts,
+    Page, Read, Write, active_cluster, active_cluster_mut, check_batch, check_tags, failure,
+    last_segment, merge_tags, out, ts,
 };
 use crate::state::{ClusterRec, InstanceRec, Key};
 
-fn resources(r: pl::Resources, ports: &pl::Ports) -> Vec<m::Resource> {
+fn resources(r: pl::Resources, ports: &pl::Ports, registered_gpu: u32) -> Vec<m::Resource> {
     let int = |name: &str, v: u32| m::Resource {
         name: Some(name.into()),
         r#type: Some("INTEGER".into()),
@@ -26,12 +26,17 @@ fn resources(r: pl::Resources, ports: &pl::Ports) -> Vec<m::Resource> {
         string_set_value: Some(v.iter().map(u16::to_string).collect()),
         ..m::Resource::default()
     };
-    vec![
+    let mut v = vec![
         int("CPU", r.cpu),
         int("MEMORY", r.memory),
         set("PORTS", &ports.tcp),
         set("PORTS_UDP", &ports.udp),
-    ]
+    ];
+    // Only instances registered with GPUs have the resource (Berth keeps their count, not ids).
+    if registered_gpu > 0 {
+        v.push(int("GPU", r.gpu));
+    }
+    v
 }
 
 /// The wire form of a container instance.
@@ -46,8 +51,16 @@ pub(crate) fn view(_c: &ClusterRec, i: &InstanceRec, with_tags: bool) -> m::Cont
             agent_hash: Some("berth-sim".into()),
             docker_version: Some("DockerVersion: 25.0.0".into()),
         }),
-        remaining_resources: Some(resources(ci.remaining_resources, &ci.ports_in_use)),
-        registered_resources: Some(resources(ci.registered_resources, &ci.reserved_ports)),
+        remaining_resources: Some(resources(
+            ci.remaining_resources,
+            &ci.ports_in_use,
+            ci.registered_resources.gpu,
+        )),
+        registered_resources: Some(resources(
+            ci.registered_resources,
+            &ci.reserved_ports,
+            ci.registered_resources.gpu,
+        )),
         status: Some(ci.status.as_str().into()),
         agent_connected: Some(ci.agent_connected),
         running_tasks_count: Some(i.running as i32),
@@ -229,6 +242,379 @@ pub(crate) fn deregister(
     w.dirty.insert(Key::Instance(c.name.clone(), id.clone()));
     let v = view(c, &c.instances[&id], false);
     out(json!({"containerInstance": v}))
+}
+
+/// The agent version a registration without `versionInfo` reports (as the configured instances).
+const DEFAULT_AGENT_VERSION: &str = "1.89.0";
+
+/// The members of an EC2 instance identity document that ECS reads.
+#[derive(Debug, Default)]
+struct Identity {
+    instance_id: Option<String>,
+    availability_zone: Option<String>,
+    instance_type: Option<String>,
+    image_id: Option<String>,
+    architecture: Option<String>,
+    region: Option<String>,
+}
+
+/// Reads `instanceIdentityDocument` (the JSON text the agent fetches from the instance metadata
+/// service). An absent or empty document (an agent with the document disabled) says nothing.
+fn identity(doc: Option<&str>) -> Result<Identity, AwsError> {
+    let Some(doc) = doc.filter(|d| !d.trim().is_empty()) else {
+        return Ok(Identity::default());
+    };
+    let bad = |why: &str| {
+        AwsError::invalid_parameter(format!(
+            "instanceIdentityDocument is not a valid instance identity document: {why}"
+        ))
+    };
+    let v: Value = serde_json::from_str(doc).map_err(|_| bad("it is not JSON."))?;
+    let Value::Object(v) = v else {
+        return Err(bad("expected a JSON object."));
+    };
+    let member = |k: &str| -> Result<Option<String>, AwsError> {
+        match v.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(bad(&format!("{k} must be a string."))),
+        }
+    };
+    Ok(Identity {
+        instance_id: member("instanceId")?,
+        availability_zone: member("availabilityZone")?,
+        instance_type: member("instanceType")?,
+        image_id: member("imageId")?,
+        architecture: member("architecture")?,
+        region: member("region")?,
+    })
+}
+
+/// What `totalResources` (and `platformDevices`) register.
+#[derive(Debug)]
+struct Total {
+    resources: pl::Resources,
+    ports: pl::Ports,
+}
+
+/// An INTEGER resource's value.
+fn integer(r: &m::Resource, name: &str) -> Result<u32, AwsError> {
+    let kind = r.r#type.as_deref().unwrap_or("INTEGER");
+    let value = r.integer_value.map(i64::from).or(r.long_value);
+    match (kind, value) {
+        ("INTEGER" | "LONG", Some(v)) => u32::try_from(v).map_err(|_| {
+            AwsError::invalid_parameter(format!(
+                "Invalid totalResources value for {name}: {v}. It must be a non-negative integer."
+            ))
+        }),
+        _ => Err(AwsError::invalid_parameter(format!(
+            "Invalid totalResources entry for {name}: it must be of type INTEGER with an integerValue."
+        ))),
+    }
+}
+
+/// A STRINGSET resource of host ports.
+fn port_set(r: &m::Resource, name: &str) -> Result<Vec<u16>, AwsError> {
+    if r.r#type.as_deref().is_some_and(|t| t != "STRINGSET") {
+        return Err(AwsError::invalid_parameter(format!(
+            "Invalid totalResources entry for {name}: it must be of type STRINGSET."
+        )));
+    }
+    let mut ports: Vec<u16> = Vec::new();
+    for p in r.string_set_value.iter().flatten() {
+        let port = p.trim().parse::<u16>().ok().filter(|&n| n > 0).ok_or_else(|| {
+            AwsError::invalid_parameter(format!(
+                "Invalid port '{p}' in totalResources {name}: ports are integers from 1 to 65535."
+            ))
+        })?;
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    Ok(ports)
+}
+
+/// Reads `totalResources`: CPU and MEMORY (INTEGER, required), the reserved PORTS and PORTS_UDP
+/// (STRINGSET; without PORTS the agent's default reservation), GPU (INTEGER count or STRINGSET
+/// of GPU ids; else the GPU `platformDevices`). Other names (user-defined resources) are
+/// accepted and not used by placement.
+fn total_resources(
+    list: Option<&[m::Resource]>,
+    devices: &[m::PlatformDevice],
+) -> Result<Total, AwsError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let (mut cpu, mut memory, mut gpu) = (None, None, None);
+    let mut ports = pl::Ports::agent_defaults();
+    for r in list.unwrap_or_default() {
+        let name = r.name.as_deref().unwrap_or_default();
+        if name.is_empty() {
+            return Err(AwsError::invalid_parameter(
+                "Every totalResources entry needs a name.",
+            ));
+        }
+        if !seen.insert(name) {
+            return Err(AwsError::invalid_parameter(format!(
+                "totalResources lists {name} more than once."
+            )));
+        }
+        match name {
+            "CPU" => cpu = Some(integer(r, name)?),
+            "MEMORY" => memory = Some(integer(r, name)?),
+            "PORTS" => ports.tcp = port_set(r, name)?,
+            "PORTS_UDP" => ports.udp = port_set(r, name)?,
+            "GPU" => {
+                gpu = Some(if r.r#type.as_deref() == Some("STRINGSET") {
+                    r.string_set_value.as_ref().map_or(0, Vec::len) as u32
+                } else {
+                    integer(r, name)?
+                });
+            }
+            _ => {}
+        }
+    }
+    let (Some(cpu), Some(memory)) = (cpu, memory) else {
+        return Err(AwsError::invalid_parameter(
+            "totalResources must include CPU and MEMORY as INTEGER resources.",
+        ));
+    };
+    let mut device_gpus = 0u32;
+    for d in devices {
+        let (Some(id), Some(kind)) = (d.id.as_deref(), d.r#type.as_ref()) else {
+            return Err(AwsError::invalid_parameter(
+                "Every platformDevices entry needs an id and a type.",
+            ));
+        };
+        if id.is_empty() {
+            return Err(AwsError::invalid_parameter(
+                "Every platformDevices entry needs an id and a type.",
+            ));
+        }
+        if kind.as_str() == "GPU" {
+            device_gpus += 1;
+        }
+    }
+    Ok(Total {
+        resources: pl::Resources::new(cpu, memory, gpu.unwrap_or(device_gpus)),
+        ports,
+    })
+}
+
+/// The attributes ECS and the agent give a Linux EC2 container instance, as the configured
+/// instances of the default cluster have them.
+const STANDARD_ATTRIBUTES: [(&str, Option<&str>); 5] = [
+    ("ecs.os-type", Some("linux")),
+    ("ecs.os-family", Some("LINUX")),
+    ("ecs.capability.task-eni", None),
+    ("com.amazonaws.ecs.capability.docker-remote-api.1.44", None),
+    ("ecs.capability.container-health-check", None),
+];
+
+/// RegisterContainerInstance: registers an EC2 instance (as its agent does on start) or, with
+/// `containerInstanceArn`, re-registers one that is registered already, keeping its ARN, tasks
+/// and attributes. Not idempotent without the ARN, as in ECS: every such call is a new container
+/// instance, even for an EC2 instance id already seen.
+pub(crate) fn register(
+    w: &mut Write<'_>,
+    req: m::RegisterContainerInstanceRequest,
+) -> Result<Value, AwsError> {
+    // Everything is checked before anything (the random source included) changes.
+    let name = active_cluster(w.st, req.cluster.as_deref())?.name.clone();
+    let doc = identity(req.instance_identity_document.as_deref())?;
+    let total = total_resources(
+        req.total_resources.as_deref(),
+        req.platform_devices.as_deref().unwrap_or_default(),
+    )?;
+    let attrs = req.attributes.clone().unwrap_or_default();
+    attrs.iter().try_for_each(valid_attribute)?;
+    let tags = req.tags.clone().unwrap_or_default();
+    check_tags(&tags)?;
+    let agent_version = req
+        .version_info
+        .as_ref()
+        .and_then(|v| v.agent_version.clone())
+        .filter(|v| !v.is_empty());
+    let existing = match req.container_instance_arn.as_deref() {
+        Some(arn) if !arn.is_empty() => Some(reregistered(w, &name, arn, &doc)?),
+        _ => None,
+    };
+
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            let id = w.st.new_id(w.dirty);
+            let ec2 = match &doc.instance_id {
+                Some(i) => i.clone(),
+                None => format!("i-{:017x}", w.st.random(w.dirty) >> 4),
+            };
+            let mut ci =
+                pl::ContainerInstance::new(w.env.instance_arn(&name, &id), ec2, total.resources);
+            ci.agent_version = DEFAULT_AGENT_VERSION.into();
+            ci.registered_at = w.now.timestamp();
+            let az = doc
+                .availability_zone
+                .clone()
+                .unwrap_or_else(|| format!("{}a", doc.region.as_deref().unwrap_or(&w.env.region)));
+            ci = ci
+                .with_attribute("ecs.availability-zone", Some(&az))
+                .with_attribute(
+                    "ecs.cpu-architecture",
+                    Some(doc.architecture.as_deref().unwrap_or("x86_64")),
+                );
+            for (k, v) in STANDARD_ATTRIBUTES {
+                ci = ci.with_attribute(k, v);
+            }
+            let c = active_cluster_mut(w.st, Some(&name))?;
+            c.instances.insert(
+                id.clone(),
+                InstanceRec {
+                    ci,
+                    tags: Vec::new(),
+                    version: 0,
+                    running: 0,
+                    pending: 0,
+                },
+            );
+            id
+        }
+    };
+    let c = active_cluster_mut(w.st, Some(&name))?;
+    let Some(i) = c.instances.get_mut(&id) else {
+        return Err(AwsError::client("The container instance was not found."));
+    };
+    let ci = &mut i.ci;
+    // What the tasks on it hold stays held: remaining = registered − what they use.
+    let used = pl::Resources::new(
+        ci.registered_resources
+            .cpu
+            .saturating_sub(ci.remaining_resources.cpu),
+        ci.registered_resources
+            .memory
+            .saturating_sub(ci.remaining_resources.memory),
+        ci.registered_resources
+            .gpu
+            .saturating_sub(ci.remaining_resources.gpu),
+    );
+    let r = total.resources;
+    ci.registered_resources = r;
+    ci.remaining_resources = pl::Resources::new(
+        r.cpu.saturating_sub(used.cpu),
+        r.memory.saturating_sub(used.memory),
+        r.gpu.saturating_sub(used.gpu),
+    );
+    let mut in_use = total.ports.clone();
+    for (to, reserved, held) in [
+        (
+            &mut in_use.tcp,
+            &ci.reserved_ports.tcp,
+            &ci.ports_in_use.tcp,
+        ),
+        (
+            &mut in_use.udp,
+            &ci.reserved_ports.udp,
+            &ci.ports_in_use.udp,
+        ),
+    ] {
+        // Ports that tasks hold (in use but not reserved before) stay in use.
+        for p in held {
+            if !reserved.contains(p) && !to.contains(p) {
+                to.push(*p);
+            }
+        }
+    }
+    ci.reserved_ports = total.ports;
+    ci.ports_in_use = in_use;
+    ci.agent_connected = true;
+    if let Some(v) = agent_version {
+        ci.agent_version = v;
+    }
+    for a in &attrs {
+        *ci = ci
+            .clone()
+            .with_attribute(a.name.as_deref().unwrap_or_default(), a.value.as_deref());
+    }
+    // ECS takes these from the identity document; the agent cannot set them.
+    for (k, v) in [
+        ("ecs.availability-zone", &doc.availability_zone),
+        ("ecs.instance-type", &doc.instance_type),
+        ("ecs.ami-id", &doc.image_id),
+    ] {
+        if let Some(v) = v {
+            *ci = ci.clone().with_attribute(k, Some(v));
+        }
+    }
+    merge_tags(&mut i.tags, &tags);
+    i.version += 1;
+    w.dirty.insert(Key::Instance(name, id.clone()));
+    let i = &c.instances[&id];
+    let v = view(c, i, !i.tags.is_empty());
+    out(json!({"containerInstance": v}))
+}
+
+/// The id of the container instance a re-registration names, after ECS's checks: it is in
+/// this cluster, not deregistered, of the same EC2 instance and instance type.
+fn reregistered(
+    w: &Write<'_>,
+    cluster: &str,
+    arn: &str,
+    doc: &Identity,
+) -> Result<String, AwsError> {
+    let not_found = || {
+        AwsError::invalid_parameter(format!(
+            "The referenced container instance {arn} was not found in cluster {cluster}."
+        ))
+    };
+    if arn.starts_with("arn:") {
+        match Arn::parse(arn) {
+            Ok(Arn {
+                resource: Resource::ContainerInstance { cluster: c, .. },
+                ..
+            }) if c == cluster => {}
+            Ok(Arn {
+                resource: Resource::ContainerInstance { .. },
+                ..
+            }) => return Err(not_found()),
+            _ => {
+                return Err(AwsError::invalid_parameter(format!(
+                    "Invalid container instance ARN: {arn}"
+                )));
+            }
+        }
+    }
+    let id = last_segment(arn);
+    let i =
+        w.st.clusters
+            .get(cluster)
+            .and_then(|c| c.instances.get(id))
+            .ok_or_else(not_found)?;
+    if i.ci.status == pl::InstanceStatus::Inactive {
+        return Err(AwsError::client(format!(
+            "Container instance {id} was deregistered; deregistration is final. Register the \
+             instance as a new container instance (without containerInstanceArn)."
+        )));
+    }
+    if let Some(ec2) = doc.instance_id.as_deref() {
+        if ec2 != i.ci.ec2_instance_id {
+            return Err(AwsError::client(format!(
+                "Container instance {id} is registered for EC2 instance {}, not {ec2}.",
+                i.ci.ec2_instance_id
+            )));
+        }
+    }
+    let before =
+        i.ci.attributes
+            .iter()
+            .find(|a| a.name == "ecs.instance-type")
+            .and_then(|a| a.value.as_deref());
+    if let (Some(before), Some(now)) = (before, doc.instance_type.as_deref()) {
+        if before != now {
+            return Err(AwsError::client(format!(
+                "Container instance type changes are not supported. Container instance {id} \
+                 was previously registered as {before}."
+            )));
+        }
+    }
+    Ok(id.to_string())
 }
 
 fn target_of<'a>(

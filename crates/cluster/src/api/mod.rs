@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::state::{ClusterRec, Env, Key, State};
 
 pub(crate) mod autoscaling;
+pub(crate) mod cloudwatch;
 mod clusters;
 mod instances;
 pub(crate) mod logs;
@@ -30,7 +31,6 @@ pub(crate) use tasks::apply_runtime_event;
 pub(crate) struct Read<'a> {
     pub st: &'a State,
     pub env: &'a Env,
-    #[allow(dead_code)] // reason: kept symmetric with Write; reads that report ages will use it
     pub now: DateTime<Utc>,
 }
 
@@ -88,6 +88,7 @@ pub(crate) fn write(w: &mut Write<'_>, action: &str, body: &[u8]) -> Result<Valu
         "StopTask" => tasks::stop(w, input(body)?),
         "UpdateTaskProtection" => tasks::update_protection(w, input(body)?),
         "UpdateContainerInstancesState" => instances::update_state(w, input(body)?),
+        "RegisterContainerInstance" => instances::register(w, input(body)?),
         "DeregisterContainerInstance" => instances::deregister(w, input(body)?),
         "PutAttributes" => instances::put_attributes(w, input(body)?),
         "DeleteAttributes" => instances::delete_attributes(w, input(body)?),

@@ -402,6 +402,7 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
         last_unplaced: None,
         tasks: BTreeSet::new(),
         settled: false,
+        metric_base: Some(desired),
     };
     let c =
         w.st.clusters

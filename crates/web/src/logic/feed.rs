@@ -47,6 +47,10 @@ pub struct Plan {
     pub per_cluster: BTreeMap<String, ClusterWork>,
     /// Task-definition families whose revisions changed.
     pub families: BTreeSet<String>,
+    /// Whether any CloudWatch Logs group or stream changed (open log views fetch what is new).
+    pub logs: bool,
+    /// Whether any Application Auto Scaling target, policy or action changed.
+    pub scaling: bool,
 }
 
 impl Plan {
@@ -84,6 +88,8 @@ impl Plan {
                         .instances
                         .insert(c.name.clone());
                 }
+                ("logs", _) => plan.logs = true,
+                ("scaling", _) => plan.scaling = true,
                 ("taskdef", _) => {
                     let family = c.name.rsplit_once(':').map_or(c.name.as_str(), |(f, _)| f);
                     plan.families.insert(family.to_string());

@@ -118,6 +118,14 @@ pub mod paths {
     pub fn revision(family: &str, revision: u32) -> String {
         format!("/ui/task-definitions/{}/{revision}", encode(family))
     }
+    /// The diff of two task definitions (`family:revision` or ARNs).
+    pub fn diff(a: &str, b: &str) -> String {
+        format!("/ui/diff{}", super::build(&[("a", a), ("b", b)]))
+    }
+    /// The editor: a new revision of `from` (`family:revision`), or a new family when empty.
+    pub fn editor(from: &str) -> String {
+        format!("/ui/editor{}", super::build(&[("from", from)]))
+    }
 }
 
 #[cfg(test)]

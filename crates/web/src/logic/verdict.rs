@@ -2,7 +2,8 @@
 //! deployment the circuit breaker rolled back **failed**, even though the rollback succeeded
 //! (ECS reports `ROLLBACK_SUCCESSFUL`, which the console paints green).
 
-use berth_core::model::{ServiceDeployment, ServiceDeploymentStatus as S};
+use crate::wire::ServiceDeployment;
+use berth_core::model::ServiceDeploymentStatus as S;
 
 /// What a person should read.
 #[derive(Debug, Clone, PartialEq, Eq)]

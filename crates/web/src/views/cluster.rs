@@ -34,6 +34,7 @@ pub fn ClusterPage() -> impl IntoView {
                 "Container instances",
                 paths::cluster(&c, "instances"),
             ),
+            ("topology", "Topology", paths::cluster(&c, "topology")),
             ("events", "Events", paths::cluster(&c, "events")),
         ];
         let c2 = c.clone();
@@ -55,6 +56,7 @@ pub fn ClusterPage() -> impl IntoView {
                         "tasks" => view! { <TasksTable cluster=c /> }.into_any(),
                         "instances" => view! { <Instances cluster=c /> }.into_any(),
                         "events" => view! { <ClusterEvents cluster=c /> }.into_any(),
+                        "topology" => view! { <super::island::Island kind="topology" props=json!({"cluster": c}) /> }.into_any(),
                         _ => view! { <Services cluster=c /> }.into_any(),
                     }
                 }}

@@ -4,12 +4,13 @@
 
 mod cluster;
 mod clusters;
+mod island;
 mod keys;
 mod service;
 mod task;
 mod taskdefs;
 mod tasks_table;
-mod ui;
+pub(crate) mod ui;
 
 use leptos::prelude::*;
 use leptos_router::components::{Redirect, Route, Router, Routes};
@@ -18,10 +19,32 @@ use leptos_router::path;
 
 use crate::live;
 
+/// The `window` function islands call to mark the page ready (`#app[data-ready]`).
+pub const PAGE_READY: &str = "__berthReady";
+/// The `window` function islands call to show a toast.
+pub const PAGE_TOAST: &str = "__berthToast";
+
+/// Puts [`PAGE_READY`] and [`PAGE_TOAST`] on `window` (once per tab).
+fn expose_page_functions() {
+    use wasm_bindgen::prelude::Closure;
+    let Some(w) = web_sys::window() else {
+        return;
+    };
+    let ready = Closure::<dyn Fn(wasm_bindgen::JsValue)>::new(|_| ui::ready().set(true));
+    let toast = Closure::<dyn Fn(wasm_bindgen::JsValue)>::new(|m: wasm_bindgen::JsValue| {
+        ui::toast().set(m.as_string().unwrap_or_default());
+    });
+    let _ = js_sys::Reflect::set(&w, &PAGE_READY.into(), ready.as_ref());
+    let _ = js_sys::Reflect::set(&w, &PAGE_TOAST.into(), toast.as_ref());
+    ready.forget();
+    toast.forget();
+}
+
 /// The whole app.
 #[component]
 pub fn App() -> impl IntoView {
     keys::install_theme();
+    expose_page_functions();
     ui::load_server_info();
     live::start();
     view! {
@@ -126,6 +149,8 @@ fn Shell() -> impl IntoView {
                     />
                     <Route path=path!("/ui/clusters/:cluster/:tab") view=cluster::ClusterPage />
                     <Route path=path!("/ui/task-definitions") view=taskdefs::FamiliesPage />
+                    <Route path=path!("/ui/editor") view=|| view! { <island::Island kind="editor" /> } />
+                    <Route path=path!("/ui/diff") view=|| view! { <island::Island kind="diff" /> } />
                     <Route path=path!("/ui/task-definitions/:family") view=taskdefs::FamilyPage />
                     <Route
                         path=path!("/ui/task-definitions/:family/:revision")

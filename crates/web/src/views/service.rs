@@ -20,6 +20,7 @@ use crate::logic::query::paths;
 use crate::logic::verdict::Verdict;
 use crate::store::{Load, store};
 
+use super::island::Island;
 use super::tasks_table::TasksTable;
 use super::ui::{Dialog, Field, RawJson, Tabs, open_dialog, ready, status_text};
 
@@ -48,6 +49,14 @@ pub fn ServicePage() -> impl IntoView {
             ("tasks", "Tasks", paths::service(&c, &n, "tasks")),
             ("events", "Events", paths::service(&c, &n, "events")),
             (
+                "placement",
+                "Placement",
+                paths::service(&c, &n, "placement"),
+            ),
+            ("scaling", "Scaling", paths::service(&c, &n, "scaling")),
+            ("logs", "Logs", paths::service(&c, &n, "logs")),
+            ("metrics", "Metrics", paths::service(&c, &n, "metrics")),
+            (
                 "configuration",
                 "Configuration",
                 paths::service(&c, &n, "configuration"),
@@ -55,17 +64,25 @@ pub fn ServicePage() -> impl IntoView {
         ];
         let st = state.clone();
         Effect::new(move |_| {
-            if st.get() == Load::Ready && tab.get() != "tasks" {
+            if st.get() == Load::Ready
+                && !matches!(
+                    tab.get().as_str(),
+                    "tasks" | "placement" | "scaling" | "logs" | "metrics"
+                )
+            {
                 ready().set(true);
             }
         });
+        // Whether the service exists: a memo of its own, so the tabs below are not rebuilt (and
+        // logs, scaling and metrics not refetched) on every change of the service.
+        let exists = Memo::new(move |_| svc.with(Option::is_some));
         let body = {
             let (c, n) = (c2.clone(), n.clone());
             move || {
                 if state.get() != Load::Ready {
                     return super::ui::load_line(state.get()).into_any();
                 }
-                if svc.with(Option::is_none) {
+                if !exists.get() {
                     return view! {
                         <p role="alert" class="error">
                             "ServiceNotFoundException: Service not found."
@@ -77,6 +94,15 @@ pub fn ServicePage() -> impl IntoView {
                     "deployments" => view! { <Deployments cluster=c.clone() service=n.clone() svc=svc /> }.into_any(),
                     "tasks" => view! { <TasksTable cluster=c.clone() service=n.clone() /> }.into_any(),
                     "events" => view! { <Events svc=svc /> }.into_any(),
+                    t @ ("placement" | "scaling" | "logs" | "metrics") => {
+                        let kind = match t {
+                            "placement" => "service-placement",
+                            "scaling" => "scaling",
+                            "logs" => "service-logs",
+                            _ => "service-metrics",
+                        };
+                        view! { <Island kind=kind props=json!({"cluster": c.clone(), "service": n.clone()}) /> }.into_any()
+                    }
                     "configuration" => view! {
                         <RawJson
                             action="DescribeServices"
@@ -237,11 +263,13 @@ fn Events(svc: Memo<Option<w::Service>>) -> impl IntoView {
 /// One deployment as the page shows it.
 #[derive(Clone, PartialEq)]
 struct Dep {
-    d: m::ServiceDeployment,
+    d: w::ServiceDeployment,
     id: String,
     verdict: Verdict,
     target_td: Option<String>,
     rollback_td: Option<String>,
+    /// The task definition of the (first) source revision: what the deployment replaced.
+    source_td: Option<String>,
 }
 
 async fn load_deployments(cluster: &str, service: &str) -> Result<Vec<Dep>, ApiError> {
@@ -260,7 +288,7 @@ async fn load_deployments(cluster: &str, service: &str) -> Result<Vec<Dep>, ApiE
         .collect();
     let mut deps = Vec::new();
     for chunk in chunks(&arns, 20) {
-        let r: m::DescribeServiceDeploymentsResponse = api::ecs(
+        let r: w::DescribeServiceDeploymentsResponse = api::ecs(
             "DescribeServiceDeployments",
             &json!({"serviceDeploymentArns": chunk}),
         )
@@ -280,6 +308,14 @@ async fn load_deployments(cluster: &str, service: &str) -> Result<Vec<Dep>, ApiE
             .rollback
             .as_ref()
             .and_then(|r| r.service_revision_arn.clone())
+        {
+            revision_arns.push(a);
+        }
+        if let Some(a) = d
+            .source_service_revisions
+            .as_ref()
+            .and_then(|s| s.first())
+            .and_then(|s| s.arn.clone())
         {
             revision_arns.push(a);
         }
@@ -315,7 +351,14 @@ async fn load_deployments(cluster: &str, service: &str) -> Result<Vec<Dep>, ApiE
                 .as_ref()
                 .and_then(|r| r.service_revision_arn.as_ref())
                 .and_then(|a| tds.get(a).cloned());
+            let source_td = d
+                .source_service_revisions
+                .as_ref()
+                .and_then(|s| s.first())
+                .and_then(|s| s.arn.as_ref())
+                .and_then(|a| tds.get(a).cloned());
             Dep {
+                source_td,
                 id: fmt::last_segment(d.service_deployment_arn.as_deref().unwrap_or_default())
                     .to_string(),
                 verdict: Verdict::of(&d),
@@ -330,7 +373,7 @@ async fn load_deployments(cluster: &str, service: &str) -> Result<Vec<Dep>, ApiE
 }
 
 fn timeline(
-    d: &m::ServiceDeployment,
+    d: &w::ServiceDeployment,
     events: &[w::ServiceEvent],
     id: &str,
 ) -> Vec<(i64, String, String)> {
@@ -473,7 +516,14 @@ fn Deployments(cluster: String, service: String, svc: Memo<Option<w::Service>>) 
                                                 <span class="detail">{detail}</span>
                                                 {progress}
                                             </td>
-                                            <td>{fmt::family_revision(&rev).to_string()}</td>
+                                            <td>
+                                                {fmt::family_revision(&rev).to_string()}
+                                                {dep.source_td.clone().filter(|s| *s != rev).map(|s| view! {
+                                                    " " <a class="small" data-action="diff" href=paths::diff(fmt::family_revision(&s), fmt::family_revision(&rev))>
+                                                        {format!("diff from {}", fmt::family_revision(&s))}
+                                                    </a>
+                                                })}
+                                            </td>
                                             <td>{cb}</td>
                                             <td class="nowrap">{fmt::time(dep.d.started_at.as_ref())}</td>
                                             <td class="nowrap">{fmt::time(dep.d.finished_at.as_ref())}</td>

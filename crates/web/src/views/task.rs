@@ -13,6 +13,7 @@ use crate::logic::fmt;
 use crate::logic::query::paths;
 use crate::store::{Load, store};
 
+use super::island::Island;
 use super::ui::{Dialog, RawJson, open_dialog, ready_when, status_text};
 
 /// `/ui/clusters/{cluster}/tasks/{task}`.
@@ -31,6 +32,7 @@ pub fn TaskPage() -> impl IntoView {
         ready_when(state.clone());
         let c2 = c.clone();
         let t3 = t.clone();
+        let (c4, t4) = (c.clone(), t.clone());
         view! {
             <section class="page">
                 <nav class="crumbs" aria-label="Breadcrumbs">
@@ -61,6 +63,33 @@ pub fn TaskPage() -> impl IntoView {
                         Some(t) => details(&c, t).into_any(),
                     }
                 }}
+                {
+                    // Sections that fetch their own data: rebuilt only when what they depend on
+                    // changes, not on every change of the task.
+                    let td = Memo::new(move |_| task.with(|t| t.as_ref().and_then(|t| t.task_definition_arn.clone())));
+                    let group = Memo::new(move |_| task.with(|t| t.as_ref().and_then(|t| t.group.clone())));
+                    let pending = Memo::new(move |_| task.with(|t| t.as_ref().is_some_and(|t| matches!(t.last_status.as_deref(), Some("PROVISIONING" | "PENDING")))));
+                    let (c, id) = (c4, t4);
+                    move || {
+                        let td = td.get()?;
+                        let (c, id) = (c.clone(), id.clone());
+                        let why = pending.get().then(|| {
+                            let props = json!({"cluster": c.clone(), "taskDefinition": td.clone(), "group": group.get().unwrap_or_default()});
+                            view! {
+                                <h2>"Why pending"</h2>
+                                <Island kind="task-placement" props=props />
+                            }
+                        });
+                        let family = fmt::family_of(&td).to_string();
+                        Some(view! {
+                            {why}
+                            <h2>"Logs"</h2>
+                            <Island kind="task-logs" props=json!({"taskId": id.clone(), "taskDefinition": td.clone()}) />
+                            <h2>"Metrics"</h2>
+                            <Island kind="task-metrics" props=json!({"cluster": c, "taskId": id, "family": family}) />
+                        })
+                    }
+                }
             </section>
         }
     }

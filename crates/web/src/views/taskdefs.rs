@@ -41,6 +41,8 @@ pub fn FamiliesPage() -> impl IntoView {
             <div class="page-head">
                 <h1>"Task definitions"</h1>
                 <FilterBox placeholder="Filter families" />
+                <span class="spacer"></span>
+                <a class="btn primary" href="/ui/editor">"New task definition"</a>
             </div>
             {move || load_line(state.get())}
             <table data-table="families">
@@ -92,6 +94,20 @@ pub fn FamilyPage() -> impl IntoView {
                     <h1>{f.clone()}</h1>
                 </div>
                 {move || load_line(state.get())}
+                {
+                    // The diff page picks any two revisions; this starts it at the last two.
+                    let (f, list) = (f.clone(), list.clone());
+                    move || {
+                        let revs: Vec<u32> = list.with(|l| l.iter().map(|r| r.data.with(|d| d.revision)).collect());
+                        let last = revs.iter().copied().max()?;
+                        let prev = revs.iter().copied().filter(|r| *r < last).max()?;
+                        Some(view! {
+                            <p data-testid="compare">
+                                <a class="btn" data-action="compare" href=paths::diff(&format!("{f}:{prev}"), &format!("{f}:{last}"))>"Compare revisions"</a>
+                            </p>
+                        })
+                    }
+                }
                 <table data-table="revisions">
                     <thead>
                         <tr>
@@ -175,6 +191,12 @@ pub fn RevisionPage() -> impl IntoView {
                         <h1>{format!("{f}:{r}")}</h1>
                         {status_text(status)}
                         <span class="spacer"></span>
+                        <a class="btn" data-action="edit" href=paths::editor(&format!("{f}:{r}"))>"New revision…"</a>
+                        {r.parse::<u32>().ok().filter(|n| *n > 1).map(|n| view! {
+                            <a class="btn" data-action="diff-previous" href=paths::diff(&format!("{f}:{}", n - 1), &format!("{f}:{n}"))>
+                                {format!("Diff from {}", n - 1)}
+                            </a>
+                        })}
                         {active.then(|| {
                             let arn = arn.clone();
                             view! {
