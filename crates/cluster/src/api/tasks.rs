@@ -16,7 +16,9 @@ use super::{
     last_segment, out, ts,
 };
 use crate::runtime::RuntimeEvent;
-use crate::state::{ClusterRec, Env, Key, PlacementCache, TaskDefRec, TaskRec, View};
+#[cfg(debug_assertions)]
+use crate::state::View;
+use crate::state::{ClusterRec, Env, Key, PlacementCache, TaskDefRec, TaskRec};
 
 /// Checks a capacity provider strategy: ≤20 items, known providers, base/weight ranges.
 pub(crate) fn check_strategy(
