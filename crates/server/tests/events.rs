@@ -185,11 +185,16 @@ async fn changes_are_coalesced_and_deduplicated() {
         dedup.dedup();
         assert_eq!(&dedup, list, "no duplicates within an event");
     }
-    let services: usize = events
-        .iter()
-        .map(|l| l.iter().filter(|c| c["kind"] == "service").count())
-        .sum();
-    assert_eq!(services, 1, "{events:?}");
+    // Deduplicated within each event: the service once per event, whichever of the (at most
+    // two) coalescing windows its three commits fell into under load.
+    for list in &events {
+        let services = list.iter().filter(|c| c["kind"] == "service").count();
+        assert!(services <= 1, "{events:?}");
+    }
+    assert!(
+        events.iter().flatten().any(|c| c["kind"] == "service"),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
