@@ -161,6 +161,16 @@ error_codes! {
     ThrottlingException,
     /// Generic: the request body is larger than the server accepts.
     RequestEntityTooLargeException,
+    /// Authentication: the SigV4 signature does not match, or its date is outside the window.
+    InvalidSignatureException,
+    /// Authentication: the `Authorization` header lacks a part SigV4 requires.
+    IncompleteSignatureException,
+    /// Authentication: the access key id is not known.
+    UnrecognizedClientException,
+    /// Authentication: the request carries no signature where one is required.
+    MissingAuthenticationTokenException,
+    /// Authentication: the session token has expired.
+    ExpiredTokenException,
 }
 
 impl ErrorCode {

@@ -25,6 +25,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
+use crate::guard::page_csp;
 use crate::serve::AppState;
 
 #[derive(rust_embed::RustEmbed)]
@@ -179,12 +180,51 @@ both.</p><p>Meanwhile the AWS API works at this address: point the AWS CLI or an
 /// `GET /`, `/ui`, `/ui/*`: the app's `index.html`, or the "not built" page.
 pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let page = respond(state.ui.clone(), "index.html".into(), &headers, "no-cache").await;
-    page.unwrap_or_else(|| {
+    let source = state.ui.clone();
+    let csp = tokio::task::spawn_blocking(move || {
+        source
+            .read("index.html")
+            .map(|f| page_csp(&inline_script_hashes(&String::from_utf8_lossy(&f.bytes))))
+    })
+    .await
+    .ok()
+    .flatten();
+    let mut resp = page.unwrap_or_else(|| {
         let mut resp = Html(NOT_BUILT).into_response();
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         resp
-    })
+    });
+    if let Some(v) = csp.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        resp.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp
+}
+
+/// The base64 SHA-256 of the text of every inline `<script>` (one without `src`) of a page, as
+/// a Content-Security-Policy `'sha256-…'` source names it.
+pub fn inline_script_hashes(html: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(open) = rest.find("<script") {
+        let after = &rest[open..];
+        let Some(tag_end) = after.find('>') else {
+            break;
+        };
+        let tag = &after[..tag_end];
+        let body = &after[tag_end + 1..];
+        let Some(close) = body.find("</script>") else {
+            break;
+        };
+        if !tag.contains(" src=") {
+            let digest = Sha256::digest(&body.as_bytes()[..close]);
+            out.push(base64::engine::general_purpose::STANDARD.encode(digest));
+        }
+        rest = &body[close + "</script>".len()..];
+    }
+    out
 }
 
 /// `GET /assets/*`: a hashed file of the dashboard.
@@ -217,6 +257,16 @@ mod tests {
         assert!(accepts("*", "br"));
         assert!(!accepts("*;q=0, gzip", "br"));
         assert!(!accepts("", "gzip"));
+    }
+
+    #[test]
+    fn inline_scripts_are_hashed_and_external_ones_are_not() {
+        let html = "<script type=\"module\">alert(1)</script><script src=\"/a.js\"></script>\
+                    <script>\nx()\n</script>";
+        let hashes = inline_script_hashes(html);
+        // echo -n 'alert(1)' | openssl dgst -sha256 -binary | base64
+        assert_eq!(hashes[0], "bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI=");
+        assert_eq!(hashes.len(), 2);
     }
 
     #[test]

@@ -56,7 +56,7 @@ enum Command {
         after: String,
     },
     /// Run the embedded local ECS cluster and answer the ECS API on 127.0.0.1.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,7 +69,7 @@ enum DiffFormat {
 /// Options of `berth serve`.
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
-    /// Port on 127.0.0.1 (0 picks a free one).
+    /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 7575)]
     port: u16,
     /// Where state is kept (a redb file inside it); without it, state lives in memory only.
@@ -97,9 +97,10 @@ struct ServeArgs {
     /// A custom attribute on every instance, `name` or `name=value` (repeatable).
     #[arg(long = "attribute")]
     attributes: Vec<String>,
-    /// Region in ARNs.
-    #[arg(long, default_value = berth_core::protocol::DEFAULT_REGION)]
-    region: String,
+    /// Region in ARNs (default us-east-1); with `--upstream`, the region called (default: the
+    /// AWS profile's or `AWS_REGION`).
+    #[arg(long)]
+    region: Option<String>,
     /// Account id in ARNs.
     #[arg(long, default_value = berth_core::protocol::DEFAULT_ACCOUNT)]
     account: String,
@@ -118,12 +119,68 @@ struct ServeArgs {
     /// one built into the binary.
     #[arg(long)]
     ui_dir: Option<std::path::PathBuf>,
+    /// Address to listen on. Anything but loopback needs `--sigv4 verify` and `--auth token`.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// A host name (or `.domain` for it and its subdomains) the server answers besides
+    /// localhost and loopback addresses (repeatable): every other `Host` gets 403, which stops
+    /// DNS-rebinding pages.
+    #[arg(long = "allowed-host")]
+    allowed_hosts: Vec<String>,
+    /// `verify`: every call of the AWS API must be SigV4-signed with a key of
+    /// `--credentials-file`; `off`: signatures are accepted unchecked (loopback only).
+    #[arg(long, value_enum, default_value_t = berth_server::serve::SigV4Mode::Off)]
+    sigv4: berth_server::serve::SigV4Mode,
+    /// The keys that may call (AWS shared-credentials format: a profile per key with
+    /// `aws_access_key_id`, `aws_secret_access_key` and `role = operator|viewer`); created with
+    /// a fresh operator key on first use. Default: `<data-dir>/credentials`, else
+    /// `~/.config/berth/credentials`.
+    #[arg(long)]
+    credentials_file: Option<std::path::PathBuf>,
+    /// `token`: the dashboard needs the one-time login URL printed at start (or a key of the
+    /// credentials file); `none`: anyone who reaches it is the operator (loopback only).
+    #[arg(long, value_enum, default_value_t = berth_server::session::AuthMode::None)]
+    auth: berth_server::session::AuthMode,
+    /// Forward every call to real AWS (`aws`: credentials from the standard chain) instead of
+    /// running the embedded cluster.
+    #[arg(long, value_parser = ["aws"], conflicts_with = "upstream_url")]
+    upstream: Option<String>,
+    /// Forward every call to this ECS-compatible endpoint (another Berth, moto, LocalStack),
+    /// signed with credentials from the standard chain.
+    #[arg(long)]
+    upstream_url: Option<String>,
+    /// The AWS profile for upstream credentials (default: the chain's own choice).
+    #[arg(long)]
+    profile: Option<String>,
+    /// Never ask the EC2 instance metadata service for upstream credentials.
+    #[arg(long)]
+    no_imds: bool,
+    /// Only operations that read pass; the rest get AccessDeniedException (both modes).
+    #[arg(long)]
+    read_only: bool,
+    /// Allow only operations matching these patterns, e.g. `ecs:Describe*`, `logs:*`
+    /// (repeatable; default: every operation Berth knows).
+    #[arg(long)]
+    allow: Vec<String>,
+    /// Refuse operations matching these patterns, e.g. `ecs:Delete*` (repeatable; wins over
+    /// --allow).
+    #[arg(long)]
+    deny: Vec<String>,
+    /// How long audit records are kept, e.g. `90d` (CloudTrail's event history keeps 90 days).
+    #[arg(long, default_value = "90d", value_parser = parse_duration)]
+    audit_retention: std::time::Duration,
+    /// Upstream mode: how often the dashboard's change stream polls the upstream.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    poll_interval: std::time::Duration,
 }
 
 /// Parses `7d`, `24h`, `90m`, `45s` and sums like `1h30m` (a bare number is seconds).
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let bad =
-        || format!("invalid duration {s:?}: use a number with d, h, m or s, e.g. 7d or 1h30m");
+    let bad = || {
+        format!(
+            "invalid duration {s:?}: use a number with d, h, m, s or ms, e.g. 7d, 1h30m or 250ms"
+        )
+    };
     let s = s.trim();
     if s.is_empty() {
         return Err(bad());
@@ -131,31 +188,36 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     if let Ok(n) = s.parse::<u64>() {
         return Ok(std::time::Duration::from_secs(n));
     }
-    let mut total: u64 = 0;
+    let mut total_ms: u64 = 0;
     let mut digits = String::new();
-    for ch in s.chars() {
+    let mut chars = s.chars().peekable();
+    while let Some(ch) = chars.next() {
         if ch.is_ascii_digit() {
             digits.push(ch);
             continue;
         }
-        let unit = match ch {
-            'd' => 86_400,
-            'h' => 3_600,
-            'm' => 60,
-            's' => 1,
+        let unit_ms = match ch {
+            'd' => 86_400_000,
+            'h' => 3_600_000,
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                1
+            }
+            'm' => 60_000,
+            's' => 1_000,
             _ => return Err(bad()),
         };
         let n: u64 = digits.parse().map_err(|_| bad())?;
         digits.clear();
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
+        total_ms = n
+            .checked_mul(unit_ms)
+            .and_then(|v| total_ms.checked_add(v))
             .ok_or_else(bad)?;
     }
     if !digits.is_empty() {
         return Err(bad());
     }
-    Ok(std::time::Duration::from_secs(total))
+    Ok(std::time::Duration::from_millis(total_ms))
 }
 
 impl ServeArgs {
@@ -167,7 +229,10 @@ impl ServeArgs {
         };
         Ok(berth_cluster::Config {
             data_dir: self.data_dir.clone(),
-            region: self.region.clone(),
+            region: self
+                .region
+                .clone()
+                .unwrap_or_else(|| berth_core::protocol::DEFAULT_REGION.to_string()),
             account: self.account.clone(),
             instances: vec![berth_cluster::InstanceSpec {
                 count: self.instances,
@@ -217,11 +282,30 @@ fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(berth_server::serve::serve(
-        config,
-        args.port,
-        args.ui_dir.clone(),
-    )) {
+    let upstream = match (&args.upstream, &args.upstream_url) {
+        (Some(_), _) => Some(berth_server::serve::UpstreamTarget::Aws),
+        (None, Some(url)) => Some(berth_server::serve::UpstreamTarget::Url(url.clone())),
+        (None, None) => None,
+    };
+    let options = berth_server::serve::ServeOptions {
+        bind: std::net::SocketAddr::new(args.bind, args.port),
+        ui_dir: args.ui_dir.clone(),
+        allowed_hosts: args.allowed_hosts.clone(),
+        sigv4: args.sigv4,
+        credentials_file: args.credentials_file.clone(),
+        auth: args.auth,
+        upstream,
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+        no_imds: args.no_imds,
+        read_only: args.read_only,
+        allow: args.allow.clone(),
+        deny: args.deny.clone(),
+        audit_retention: args.audit_retention,
+        poll_interval: args.poll_interval,
+        cluster: config,
+    };
+    match rt.block_on(berth_server::serve::serve(options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("berth serve: {e}");
@@ -609,6 +693,8 @@ mod tests {
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5_400)));
         assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m500ms"), Ok(Duration::from_millis(60_500)));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("5w").is_err());
         assert!(parse_duration("h").is_err());

@@ -13,6 +13,11 @@
 //! that falls too far behind, and every client when the cluster is reset, gets `resync`.
 //! A comment every [`KEEP_ALIVE`] keeps proxies from closing an idle stream.
 //!
+//! In upstream mode the feed is filled by polling ([`crate::poll`]); each turn of the poller's
+//! health is sent as an `upstream` event `{"ok": false, "message", "lastOkAt", "at"}` (and
+//! `{"ok": true, …}` on recovery), and a stream that opens while the upstream fails gets one at
+//! once, after `hello`.
+//!
 //! It deliberately sends names, not contents (see the feed's docs), and keeps no state per
 //! client beyond the open stream: a reconnect is all a client needs to catch up.
 
@@ -28,6 +33,9 @@ use berth_cluster::changes::{Change, ChangeFeed, Notice, Sequenced};
 use berth_core::protocol::{AwsError, ErrorCode};
 use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
+
+use crate::poll::PollStatus;
 use tokio::time::Instant;
 
 use crate::serve::{ApiError, AppState};
@@ -89,6 +97,15 @@ struct Conn {
     sent: u64,
     /// Not before this may the next `changes` event go.
     next_flush: Instant,
+    /// Upstream mode: how polling goes; each turn is sent as an `upstream` event.
+    status: Option<watch::Receiver<PollStatus>>,
+}
+
+/// An `upstream` event: `{"ok", "message"?, "lastOkAt", "at"}`.
+fn upstream(status: &PollStatus) -> Event {
+    Event::default()
+        .event("upstream")
+        .data(serde_json::to_string(status).unwrap_or_default())
 }
 
 impl Conn {
@@ -118,6 +135,20 @@ impl Conn {
                     }
                     Err(RecvError::Closed) => return None,
                 },
+                changed = async {
+                    match self.status.as_mut() {
+                        Some(rx) => rx.changed().await.is_ok(),
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    match (changed, self.status.as_mut()) {
+                        (true, Some(rx)) => {
+                            let st = rx.borrow_and_update().clone();
+                            self.queue.push_back(upstream(&st));
+                        }
+                        _ => self.status = None,
+                    }
+                }
                 () = tokio::time::sleep_until(self.next_flush), if !self.pending.is_empty() => {
                     let batch = std::mem::take(&mut self.pending);
                     self.sent = batch.last().map_or(self.sent, |s| s.seq);
@@ -159,7 +190,15 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap) -> Respon
         Some(_) => queue.push_back(resync(epoch, sub.seq, "epoch")),
     }
     queue.push_back(hello(epoch, sub.seq));
+    let mut status = state.backend.poll_status();
+    if let Some(rx) = status.as_mut() {
+        let st = rx.borrow_and_update().clone();
+        if !st.ok {
+            queue.push_back(upstream(&st));
+        }
+    }
     let conn = Conn {
+        status,
         feed,
         receiver: sub.receiver,
         queue,

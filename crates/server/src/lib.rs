@@ -4,6 +4,15 @@
 //! line. It deliberately holds no ECS logic: the cluster and the core do.
 
 pub mod assets;
+pub mod audit;
+pub mod catalog;
 pub mod cbor;
+pub mod credentials;
 pub mod events;
+pub mod guard;
+pub mod poll;
+pub mod proxy;
 pub mod serve;
+pub mod session;
+pub mod sigv4;
+pub mod upstream;

@@ -54,7 +54,14 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::assets::{self, UiSource};
+use crate::audit::{Audit, AuditConfig, CallRecord, Identity, Mode};
+use crate::catalog::{self, Operation, Service};
 use crate::cbor;
+use crate::credentials::{KeyRing, Role};
+use crate::guard::{BindPolicy, Guard, HostPolicy};
+use crate::session::{AuthMode, Caller, Refusal, Sessions, role_name};
+use crate::sigv4::{Principal, Verifier};
+use crate::upstream::{Policy, Target, Upstream, UpstreamConfig};
 
 /// Largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -84,6 +91,10 @@ pub trait Backend: Send + Sync {
     fn changes(&self) -> Option<ChangeFeed>;
     /// What `GET /_berth/info` says about the backend.
     fn info(&self) -> BackendInfo;
+    /// How polling the upstream goes (`None`: the backend is not polled).
+    fn poll_status(&self) -> Option<tokio::sync::watch::Receiver<crate::poll::PollStatus>> {
+        None
+    }
 }
 
 impl Backend for Cluster {
@@ -110,6 +121,7 @@ impl Backend for Cluster {
             .into(),
             read_only: false,
             now: self.now().timestamp_millis() as f64 / 1000.0,
+            upstream: None,
         }
     }
 }
@@ -133,6 +145,23 @@ pub struct BackendInfo {
     /// The backend's clock, in epoch seconds: a manual test clock can run hours ahead of the
     /// browser's, and the dashboard ages stopped tasks by it.
     pub now: f64,
+    /// Upstream mode: where calls go and how the change stream learns of changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamInfo>,
+}
+
+/// Upstream mode's facts for `GET /_berth/info`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamInfo {
+    /// The endpoint (`https://ecs.<region>.amazonaws.com` or the `--upstream-url`).
+    pub url: String,
+    /// The region calls are signed for.
+    pub region: String,
+    /// Always true: the change stream comes from polling.
+    pub polled: bool,
+    /// Seconds between polls (more after errors).
+    pub interval_seconds: f64,
 }
 
 /// The router's state.
@@ -142,15 +171,70 @@ pub struct AppState {
     pub backend: Arc<dyn Backend>,
     /// Where the dashboard's files come from.
     pub ui: UiSource,
+    /// Who may call, and what is recorded.
+    pub security: Arc<Security>,
+}
+
+/// Whether the AWS API checks SigV4 signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SigV4Mode {
+    /// Signatures are accepted unchecked (loopback only).
+    Off,
+    /// Every call must be signed with a key of the credentials file.
+    Verify,
+}
+
+/// Everything between the socket and the backend: the `Host` guard, SigV4, dashboard sessions,
+/// the operation policy and the audit trail.
+pub struct Security {
+    /// The `Host` allow-list.
+    pub guard: Arc<Guard>,
+    /// Dashboard sessions.
+    pub sessions: Sessions,
+    /// SigV4 verification of `POST /` (`None`: off).
+    pub verifier: Option<Verifier>,
+    /// Which operations pass (allow-list, `--allow`/`--deny`, `--read-only`).
+    pub policy: Policy,
+    /// The audit trail.
+    pub audit: Audit,
+    /// The upstream proxy, in upstream mode.
+    pub upstream: Option<Arc<Upstream>>,
+    /// Account id of the principals' ARNs.
+    pub account: String,
+    warned_real_key: std::sync::atomic::AtomicBool,
+}
+
+impl Security {
+    /// Loopback defaults: no SigV4, no login, every known operation, an in-memory audit trail.
+    pub fn open(account: &str, region: &str) -> Security {
+        Security {
+            guard: Arc::new(Guard::default()),
+            sessions: Sessions::new(AuthMode::None, false, 0, None),
+            verifier: None,
+            policy: Policy::default(),
+            audit: Audit::open(AuditConfig::new(None, region, account)),
+            upstream: None,
+            account: account.to_string(),
+            warned_real_key: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
 }
 
 impl AppState {
-    /// State over `backend`, serving the embedded dashboard.
+    /// State over `backend`, serving the embedded dashboard, with loopback security defaults.
     pub fn new(backend: Arc<dyn Backend>) -> AppState {
+        let info = backend.info();
         AppState {
             backend,
             ui: UiSource::Embedded,
+            security: Arc::new(Security::open(&info.account, &info.region)),
         }
+    }
+
+    /// The same state with this security setup.
+    pub fn with_security(mut self, security: Security) -> AppState {
+        self.security = Arc::new(security);
+        self
     }
 
     /// The same state serving the dashboard from `dir` instead (`berth serve --ui-dir`).
@@ -188,6 +272,8 @@ impl IntoResponse for ApiError {
             );
         }
         let mut resp = (status, e.to_json().to_string()).into_response();
+        resp.extensions_mut()
+            .insert(error_info(e.code.as_str(), &e.message));
         let h = resp.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         if let Ok(v) = HeaderValue::from_str(e.code.as_str()) {
@@ -214,19 +300,22 @@ pub fn app(state: AppState) -> Router {
     // The AWS endpoint and its same-origin twin answer AWS operations: each answer, success or
     // error, gets a request id. The layer sits on the POST handlers only, so `GET /` (the
     // dashboard), the assets and the event stream pass untouched.
-    let aws = || post(api).layer(map_response(with_request_id));
+    let guard = state.security.guard.clone();
     Router::new()
-        .route("/", aws().get(assets::index))
+        .route("/", post(aws_api).get(assets::index))
         .route("/ui", get(assets::index))
         .route("/ui/", get(assets::index))
         .route("/ui/{*rest}", get(assets::index))
         .route("/assets/{*path}", get(assets::asset))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/_berth/api", aws())
+        .route("/_berth/api", post(dashboard_api))
         .route(
             "/service/{service}/operation/{operation}",
             post(rpc_v2_cbor).layer(map_response(with_request_id)),
         )
+        .route("/_berth/session", get(session_info))
+        .route("/_berth/login", post(login))
+        .route("/_berth/logout", post(logout))
         .route("/_berth/events", get(crate::events::events))
         .route("/_berth/info", get(info))
         .route("/_berth/reset", post(control_reset))
@@ -236,8 +325,572 @@ pub fn app(state: AppState) -> Router {
         .route("/_berth/health", post(control_health))
         .route("/_berth/metric", post(control_metric))
         .route("/_berth/alarm", post(control_alarm))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            dashboard_gate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            crate::guard::layer,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Which door an AWS call came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Door {
+    /// `POST /`: AWS clients, SigV4 when verification is on.
+    Aws,
+    /// `POST /_berth/api`: the dashboard, with its session.
+    Dashboard,
+}
+
+/// Who made a call, as far as the server could tell.
+#[derive(Debug, Clone)]
+enum Who {
+    /// A verified SigV4 key.
+    Key(Principal),
+    /// A dashboard session (or, without login, the local user).
+    Dashboard(Caller),
+    /// An unverified AWS client; the access key id its `Authorization` header claims.
+    Unverified(Option<String>),
+}
+
+impl Who {
+    fn role(&self) -> Role {
+        match self {
+            Who::Key(p) => p.role,
+            Who::Dashboard(c) => c.role,
+            Who::Unverified(_) => Role::Operator,
+        }
+    }
+
+    fn arn(&self, account: &str) -> String {
+        match self {
+            Who::Key(p) => format!("arn:aws:iam::{account}:user/{}", p.profile),
+            Who::Dashboard(c) => format!("arn:aws:iam::{account}:user/{}", c.user),
+            Who::Unverified(_) => format!("arn:aws:iam::{account}:user/local"),
+        }
+    }
+
+    fn identity(&self) -> Identity {
+        match self {
+            Who::Key(p) => Identity::SigV4Key {
+                access_key_id: p.access_key_id.clone(),
+                profile: p.profile.clone(),
+                role: role_name(p.role).to_string(),
+            },
+            Who::Dashboard(c) => Identity::Session {
+                session_id_prefix: c.session.clone().unwrap_or_else(|| "local".into()),
+                profile: Some(c.user.clone()),
+                role: role_name(c.role).to_string(),
+            },
+            Who::Unverified(akid) => Identity::Anonymous {
+                claimed_access_key_id: akid.clone(),
+            },
+        }
+    }
+}
+
+/// An AWS error as a response (status from its code).
+fn aws_error(e: AwsError) -> Response {
+    ApiError(e).into_response()
+}
+
+/// Who is calling through `door`, or the refusal.
+fn identify(
+    state: &AppState,
+    door: Door,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    refuse: fn(AwsError) -> Response,
+) -> Result<Who, Box<Response>> {
+    let sec = &state.security;
+    match door {
+        Door::Dashboard => sec
+            .sessions
+            .authorize(&parts.headers, true)
+            .map(Who::Dashboard)
+            .map_err(|r| Box::new(refusal(r))),
+        Door::Aws => {
+            let Some(verifier) = &sec.verifier else {
+                let claimed = crate::sigv4::claimed_access_key_id(&parts.headers);
+                if let Some(k) = claimed
+                    .as_deref()
+                    .filter(|k| crate::credentials::is_real_aws_key(k))
+                {
+                    if !sec
+                        .warned_real_key
+                        .swap(true, std::sync::atomic::Ordering::Relaxed)
+                    {
+                        tracing::warn!(
+                            access_key_id = k,
+                            "a real AWS access key id signed a call to the local endpoint: \
+                             check that this client is not pointed here by mistake"
+                        );
+                    }
+                }
+                return Ok(Who::Unverified(claimed));
+            };
+            let query = parts.uri.query().unwrap_or("");
+            verifier
+                .verify(
+                    parts.method.as_str(),
+                    parts.uri.path(),
+                    query,
+                    &parts.headers,
+                    body,
+                    std::time::SystemTime::now(),
+                )
+                .map(Who::Key)
+                .map_err(|e| Box::new(refuse(e)))
+        }
+    }
+}
+
+/// A refused dashboard call: 401 or 403, in AWS JSON form.
+fn refusal(r: Refusal) -> Response {
+    let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::FORBIDDEN);
+    let body = json!({"__type": "AccessDeniedException", "message": r.message()}).to_string();
+    let mut resp = (status, body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    resp.headers_mut().insert(
+        ERROR_TYPE_HEADER,
+        HeaderValue::from_static("AccessDeniedException"),
+    );
+    resp.extensions_mut()
+        .insert(error_info("AccessDeniedException", r.message()));
+    resp
+}
+
+/// Whether `op` may run for `who`: the policy (allow-list, `--allow`/`--deny`,
+/// `--read-only`), then the caller's role.
+fn authorize(state: &AppState, op: &Operation, who: &Who) -> Result<(), AwsError> {
+    let sec = &state.security;
+    let arn = who.arn(&sec.account);
+    sec.policy.check(op, &arn)?;
+    if !op.read_only && who.role() == Role::Viewer {
+        return Err(AwsError::new(
+            ErrorCode::AccessDeniedException,
+            format!(
+                "User: {arn} is not authorized to perform: {}:{} on resource: * because its role is viewer, which may only read",
+                op.service.iam_prefix(),
+                op.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /`: the AWS endpoint.
+async fn aws_api(State(state): State<AppState>, req: axum::extract::Request) -> Response {
+    aws_call(state, Door::Aws, req).await
+}
+
+/// `POST /_berth/api`: the dashboard's door to the same operations.
+async fn dashboard_api(State(state): State<AppState>, req: axum::extract::Request) -> Response {
+    aws_call(state, Door::Dashboard, req).await
+}
+
+/// One AWS call through either JSON door (see [`gated`]).
+async fn aws_call(state: AppState, door: Door, req: axum::extract::Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let op = catalog::from_target(&target);
+    let body = match read_encoded_body(&parts.headers, body).await {
+        Ok(b) => b,
+        Err(e) => {
+            return with_id(
+                e.into_response(),
+                &uuid::Uuid::new_v4().hyphenated().to_string(),
+            );
+        }
+    };
+    let gate = Gate {
+        door,
+        parts: &parts,
+        name: target.rsplit('.').next().unwrap_or("").to_string(),
+        op,
+        refuse: aws_error,
+        audit_body: None,
+    };
+    let st = state.clone();
+    let headers = parts.headers.clone();
+    gated(&state, gate, body, move |body| async move {
+        dispatch(&st, op, &target, &headers, body).await
+    })
+    .await
+}
+
+/// What [`gated`] needs to know about a call.
+struct Gate<'a> {
+    door: Door,
+    parts: &'a axum::http::request::Parts,
+    /// The operation's name as the client sent it (for unknown operations).
+    name: String,
+    op: Option<&'static Operation>,
+    /// How a refusal is written in this protocol.
+    refuse: fn(AwsError) -> Response,
+    /// The request as JSON for the audit trail, when the wire body is not JSON (CBOR).
+    audit_body: Option<Vec<u8>>,
+}
+
+/// Gives an answer its request id, unless it has one (an upstream's answer keeps the
+/// upstream's).
+fn with_id(mut resp: Response, request_id: &str) -> Response {
+    if resp.headers().contains_key(REQUEST_ID_HEADER) {
+        return resp;
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    resp
+}
+
+/// The checks around every AWS call, whatever its door and protocol: identify the caller
+/// (SigV4 or the dashboard session), check the operation (policy and role), refuse mutating
+/// calls while the audit trail cannot be written, `run` it, record it when it changed
+/// something, was refused or failed (durably, before the answer leaves), and give the answer
+/// its request id.
+async fn gated<F, Fut>(state: &AppState, gate: Gate<'_>, body: Vec<u8>, run: F) -> Response
+where
+    F: FnOnce(Vec<u8>) -> Fut,
+    Fut: Future<Output = Response>,
+{
+    let started = std::time::Instant::now();
+    let request_id = uuid::Uuid::new_v4().hyphenated().to_string();
+    let Gate {
+        door,
+        parts,
+        name,
+        op,
+        refuse,
+        audit_body,
+    } = gate;
+    let mut who = None;
+    let outcome = match identify(state, door, parts, &body, refuse) {
+        Err(resp) => Err(*resp),
+        Ok(w) => {
+            let checked = match op {
+                Some(op) => authorize(state, op, &w).map_err(refuse),
+                None => Ok(()),
+            };
+            who = Some(w);
+            checked
+        }
+    };
+    let mutating = op.is_none_or(|o| !o.read_only);
+    let resp = match outcome {
+        Err(resp) => resp,
+        Ok(()) => match state.security.audit.healthy() {
+            Err(e) if mutating => refuse(AwsError::new(
+                ErrorCode::ServerException,
+                format!("The audit trail cannot be written, so nothing is changed: {e}"),
+            )),
+            _ => run(body.clone()).await,
+        },
+    };
+    if resp.status().is_success() && !mutating {
+        return with_id(resp, &request_id);
+    }
+    let (resp, elements) = response_elements(resp).await;
+    let (code, message) = error_of(&resp);
+    let request_id = resp
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map_or(request_id, str::to_string);
+    let rec = CallRecord {
+        time: std::time::SystemTime::now(),
+        event_source: op.map_or("unknown", |o| o.service.event_source()),
+        event_name: op.map_or(name.as_str(), |o| o.name),
+        read_only: op.is_some_and(|o| o.read_only),
+        identity: who.as_ref().map_or_else(
+            || Identity::Anonymous {
+                claimed_access_key_id: crate::sigv4::claimed_access_key_id(&parts.headers),
+            },
+            Who::identity,
+        ),
+        source_ip: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "127.0.0.1".into(), |c| c.0.ip().to_string()),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        request_id: &request_id,
+        request_body: audit_body.as_deref().unwrap_or(&body),
+        error_code: code.as_deref(),
+        error_message: message.as_deref(),
+        response_elements: elements.as_ref(),
+        mode: if state.security.upstream.is_some() {
+            Mode::Upstream
+        } else {
+            Mode::Local
+        },
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    let resp = match state.security.audit.record(rec).await {
+        Ok(()) => resp,
+        Err(e) => {
+            tracing::error!(error = %e, "the audit trail could not be written");
+            refuse(AwsError::new(
+                ErrorCode::ServerException,
+                format!("The call ran, but the audit trail could not record it: {e}"),
+            ))
+        }
+    };
+    with_id(resp, &request_id)
+}
+
+/// A successful JSON answer's document, for the audit trail's `responseElements` (the body is
+/// read and put back; answers are whole in memory already).
+async fn response_elements(resp: Response) -> (Response, Option<Value>) {
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/x-amz-json"));
+    if !resp.status().is_success() || !json {
+        return (resp, None);
+    }
+    let (parts, body) = resp.into_parts();
+    match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => {
+            let v = serde_json::from_slice(&bytes).ok();
+            (Response::from_parts(parts, Body::from(bytes)), v)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "an answer could not be read back for the audit trail");
+            (
+                aws_error(AwsError::new(
+                    ErrorCode::ServerException,
+                    "The answer could not be read.",
+                )),
+                None,
+            )
+        }
+    }
+}
+
+/// The error code and message of an error response, for the audit trail: from the
+/// [`ErrorInfo`] its writer left, else `x-amzn-ErrorType`, else the status.
+fn error_of(resp: &Response) -> (Option<String>, Option<String>) {
+    if resp.status().is_success() {
+        return (None, None);
+    }
+    if let Some(i) = resp.extensions().get::<ErrorInfo>() {
+        return (Some(i.code.clone()), Some(i.message.clone()));
+    }
+    let code = resp
+        .headers()
+        .get(ERROR_TYPE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(':').next().unwrap_or(v).to_string())
+        .unwrap_or_else(|| resp.status().as_u16().to_string());
+    (Some(code), None)
+}
+
+/// The code and message of an error answer, kept beside the response for the audit trail.
+#[derive(Debug, Clone)]
+struct ErrorInfo {
+    code: String,
+    message: String,
+}
+
+fn error_info(code: &str, message: &str) -> ErrorInfo {
+    ErrorInfo {
+        code: code.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Runs an admitted call.
+async fn dispatch(
+    state: &AppState,
+    op: Option<&'static Operation>,
+    target: &str,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+) -> Response {
+    if target.is_empty() {
+        return aws_error(AwsError::new(
+            ErrorCode::UnknownOperationException,
+            "Missing X-Amz-Target header.",
+        ));
+    }
+    if let Some(op) = op.filter(|o| o.service == Service::CloudTrail) {
+        if op.name != "LookupEvents" {
+            return aws_error(AwsError::new(
+                ErrorCode::UnknownOperationException,
+                format!(
+                    "Berth's audit trail answers CloudTrail's LookupEvents only, not {}.",
+                    op.name
+                ),
+            ));
+        }
+        return match state.security.audit.lookup_events(&body).await {
+            Ok(v) => json_answer(StatusCode::OK, &v, CONTENT_TYPE),
+            Err(f) => fault_answer(&f, CONTENT_TYPE),
+        };
+    }
+    if let Some(up) = &state.security.upstream {
+        let Some(op) = op else {
+            return aws_error(AwsError::new(
+                ErrorCode::UnknownOperationException,
+                format!(
+                    "Unknown operation {target}: the proxy forwards only the operations of the API models it was built from."
+                ),
+            ));
+        };
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(CONTENT_TYPE);
+        return match up.forward(op, target, content_type, body.into()).await {
+            Ok(f) => {
+                let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_GATEWAY);
+                let info = (!status.is_success()).then(|| {
+                    let e = crate::upstream::upstream_error(f.status, &f.headers, &f.body);
+                    error_info(e.code.as_str(), &e.message)
+                });
+                let mut resp = (status, f.body).into_response();
+                for (k, v) in f.headers {
+                    resp.headers_mut().insert(k, v);
+                }
+                if let Some(i) = info {
+                    resp.extensions_mut().insert(i);
+                }
+                resp
+            }
+            Err(e) => aws_error(e),
+        };
+    }
+    match local(state, target, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn json_answer(status: StatusCode, v: &Value, content_type: &'static str) -> Response {
+    let mut resp = (status, v.to_string()).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+fn fault_answer(f: &ApiFault, content_type: &'static str) -> Response {
+    let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut resp = json_answer(status, &f.to_json(), content_type);
+    if let Ok(v) = HeaderValue::from_str(&f.code) {
+        resp.headers_mut().insert(ERROR_TYPE_HEADER, v);
+    }
+    resp.extensions_mut()
+        .insert(error_info(&f.code, &f.message));
+    resp
+}
+
+/// The embedded cluster's answer.
+async fn local(state: &AppState, target: &str, body: Vec<u8>) -> Result<Response, ApiError> {
+    if let Some((api, action)) = Api::from_target(target) {
+        let action = action.to_string();
+        return other_api(state, api, action, body).await;
+    }
+    let action = action_from_target(target)?.to_string();
+    let value = tokio::time::timeout(REQUEST_TIMEOUT, state.backend.call(action, body))
+        .await
+        .map_err(|_| AwsError::new(ErrorCode::ServerException, "The request timed out."))??;
+    // Straight into bytes: `Value`'s `Display` goes through `fmt::Formatter` for every token,
+    // which cost ~10 % of the server's CPU under the BENCHMARKS.md request mix.
+    let bytes = serde_json::to_vec(&value)
+        .map_err(|e| AwsError::new(ErrorCode::ServerException, e.to_string()))?;
+    let mut resp = (StatusCode::OK, bytes).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    Ok(resp)
+}
+
+/// The dashboard's own routes (`/_berth/*` but login, logout and session, which answer
+/// everyone): a session when login is on, and the CSRF value on every `POST`. The AWS door of
+/// the dashboard (`/_berth/api`) checks its session in [`aws_call`], so the audit trail sees
+/// refusals there.
+async fn dashboard_gate(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    let open = matches!(
+        path,
+        "/_berth/login" | "/_berth/logout" | "/_berth/session" | "/_berth/api"
+    ) || !path.starts_with("/_berth/");
+    if open {
+        return next.run(req).await;
+    }
+    let post = req.method() == axum::http::Method::POST;
+    match state.security.sessions.authorize(req.headers(), post) {
+        Err(r) => refusal(r),
+        Ok(c) if post && c.role == Role::Viewer => refusal_viewer(),
+        Ok(_) => next.run(req).await,
+    }
+}
+
+fn refusal_viewer() -> Response {
+    let mut resp = aws_error(AwsError::new(
+        ErrorCode::AccessDeniedException,
+        "The test-control API changes the cluster, and your role is viewer.",
+    ));
+    *resp.status_mut() = StatusCode::FORBIDDEN;
+    resp
+}
+
+/// `GET /_berth/session`: the login mode and, when signed in, the role and CSRF value.
+async fn session_info(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut resp = axum::Json(state.security.sessions.info(&headers)).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// `POST /_berth/login {"token"} | {"accessKeyId","secretAccessKey"}`.
+async fn login(State(state): State<AppState>, body: Body) -> Response {
+    let v = match control_json(body).await {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let mut resp = match state.security.sessions.login(&v) {
+        Ok((cookie, info)) => {
+            let mut r = axum::Json(info).into_response();
+            r.headers_mut().insert(header::SET_COOKIE, cookie);
+            r
+        }
+        Err(message) => {
+            tracing::warn!(%message, "a dashboard sign-in was refused");
+            (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"message": message})),
+            )
+                .into_response()
+        }
+    };
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// `POST /_berth/logout`.
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let cookie = state.security.sessions.logout(&headers);
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut().insert(header::SET_COOKIE, cookie);
+    resp
 }
 
 async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
@@ -249,7 +902,6 @@ async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
         ))),
     }
 }
-
 /// The request body, inflated when it is `Content-Encoding: gzip` (at most [`BODY_LIMIT`]
 /// bytes either way).
 async fn read_encoded_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
@@ -279,47 +931,27 @@ async fn read_encoded_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, A
     }
 }
 
-async fn api(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            AwsError::new(
-                ErrorCode::UnknownOperationException,
-                "Missing X-Amz-Target header.",
-            )
-        })?;
-    if let Some((api, action)) = Api::from_target(target) {
-        let action = action.to_string();
-        return other_api(&state, api, action, &headers, body).await;
-    }
-    let action = action_from_target(target)?.to_string();
-    let body = read_body(body).await?;
-    let value = tokio::time::timeout(REQUEST_TIMEOUT, state.backend.call(action, body))
-        .await
-        .map_err(|_| AwsError::new(ErrorCode::ServerException, "The request timed out."))??;
-    // Straight into bytes: `Value`'s `Display` goes through `fmt::Formatter` for every token,
-    // which cost ~10 % of the server's CPU under the BENCHMARKS.md request mix.
-    let bytes = serde_json::to_vec(&value)
-        .map_err(|e| AwsError::new(ErrorCode::ServerException, e.to_string()))?;
-    let mut resp = (StatusCode::OK, bytes).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    Ok(resp)
-}
-
 /// `GET /_berth/info`: the server's version and the backend's facts.
 async fn info(State(state): State<AppState>) -> Response {
     let mut v = json!({"version": env!("CARGO_PKG_VERSION")});
+    let read_only = state.security.policy.read_only();
     if let (Some(o), Ok(Value::Object(facts))) = (
         v.as_object_mut(),
         serde_json::to_value(state.backend.info()),
     ) {
         o.extend(facts);
+        if read_only {
+            o.insert("readOnly".into(), Value::Bool(true));
+        }
+        o.insert("auth".into(), json!(state.security.sessions.mode()));
+        o.insert(
+            "sigv4".into(),
+            json!(if state.security.verifier.is_some() {
+                "verify"
+            } else {
+                "off"
+            }),
+        );
     }
     axum::Json(v).into_response()
 }
@@ -404,33 +1036,161 @@ async fn control_health(State(state): State<AppState>, body: Body) -> Result<Res
     Ok(ok(c))
 }
 
-/// Starts the cluster and serves until the process is stopped; `ui_dir` serves the dashboard
-/// from that folder instead of the embedded one.
+/// Where upstream mode forwards to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamTarget {
+    /// Real AWS, by region.
+    Aws,
+    /// Any ECS-compatible endpoint.
+    Url(String),
+}
+
+/// What `berth serve` was asked for.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The embedded cluster (its data directory also holds the audit trail and, by default,
+    /// the credentials file).
+    pub cluster: berth_cluster::Config,
+    /// Address and port to listen on.
+    pub bind: SocketAddr,
+    /// Serve the dashboard from this folder.
+    pub ui_dir: Option<std::path::PathBuf>,
+    /// Extra `Host` names answered.
+    pub allowed_hosts: Vec<String>,
+    /// SigV4 verification of `POST /`.
+    pub sigv4: SigV4Mode,
+    /// The keys file (default `<data-dir>/credentials`, else `~/.config/berth/credentials`).
+    pub credentials_file: Option<std::path::PathBuf>,
+    /// Dashboard login.
+    pub auth: AuthMode,
+    /// Upstream mode, instead of the embedded cluster.
+    pub upstream: Option<UpstreamTarget>,
+    /// Upstream: the AWS profile.
+    pub profile: Option<String>,
+    /// Upstream: the region (default: the profile's or `AWS_REGION`).
+    pub region: Option<String>,
+    /// Upstream: never ask the instance metadata service.
+    pub no_imds: bool,
+    /// Only reads pass.
+    pub read_only: bool,
+    /// `--allow` patterns.
+    pub allow: Vec<String>,
+    /// `--deny` patterns.
+    pub deny: Vec<String>,
+    /// How long audit records are kept.
+    pub audit_retention: Duration,
+    /// Upstream: how often the change stream polls.
+    pub poll_interval: Duration,
+}
+
+/// The credentials file's path.
+fn credentials_path(o: &ServeOptions) -> Result<std::path::PathBuf, String> {
+    if let Some(p) = &o.credentials_file {
+        return Ok(p.clone());
+    }
+    if let Some(d) = &o.cluster.data_dir {
+        return Ok(d.join("credentials"));
+    }
+    let home = std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config")))
+        .ok_or(
+            "cannot find a place for the credentials file: give --credentials-file or --data-dir",
+        )?;
+    Ok(home.join("berth").join("credentials"))
+}
+
+/// Starts the cluster (or the upstream proxy) and serves until the process is stopped.
 ///
 /// # Errors
 ///
-/// A message when the cluster cannot open its data directory or the port cannot be bound.
-pub async fn serve(
-    config: berth_cluster::Config,
-    port: u16,
-    ui_dir: Option<std::path::PathBuf>,
-) -> Result<(), String> {
-    let cluster = Cluster::open(config).await.map_err(|e| e.to_string())?;
-    cluster.spawn_reconciler();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = tokio::net::TcpListener::bind(addr)
+/// A message when the options are unsafe or inconsistent, the cluster cannot open its data
+/// directory, the credentials cannot be read, or the port cannot be bound.
+pub async fn serve(o: ServeOptions) -> Result<(), String> {
+    BindPolicy {
+        sigv4: o.sigv4 == SigV4Mode::Verify,
+        login: o.auth == AuthMode::Token,
+    }
+    .check(o.bind)?;
+    let keys = if o.sigv4 == SigV4Mode::Verify || o.auth == AuthMode::Token {
+        let path = credentials_path(&o)?;
+        let (keys, created) = KeyRing::load_or_create(&path)?;
+        if created {
+            eprintln!(
+                "berth: created {} with a new operator key (its profile is [operator]); point AWS clients at it with AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE=operator",
+                path.display(),
+                path.display()
+            );
+        }
+        Some(keys)
+    } else {
+        None
+    };
+    let listener = tokio::net::TcpListener::bind(o.bind)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        .map_err(|e| format!("cannot listen on {}: {e}", o.bind))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%local, "berth serve: ECS API ready");
-    eprintln!("berth: listening on http://{local}");
-    let mut state = AppState::new(Arc::new(cluster));
-    if let Some(dir) = ui_dir {
+
+    let region = o.region.clone().unwrap_or_else(|| o.cluster.region.clone());
+    let policy = Policy::new(&o.allow, &o.deny, o.read_only)?;
+    let (backend, upstream): (Arc<dyn Backend>, Option<Arc<Upstream>>) = match &o.upstream {
+        None => {
+            let cluster = Cluster::open(o.cluster.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            cluster.spawn_reconciler();
+            (Arc::new(cluster), None)
+        }
+        Some(target) => {
+            let cfg = UpstreamConfig {
+                target: match target {
+                    UpstreamTarget::Aws => Target::Aws,
+                    UpstreamTarget::Url(u) => Target::Url(u.clone()),
+                },
+                region: o.region.clone(),
+                profile: o.profile.clone(),
+                no_imds: o.no_imds,
+                credentials: None,
+            };
+            let up = Arc::new(Upstream::new(cfg).await?);
+            let proxy = crate::proxy::ProxyBackend::spawn(up.clone(), o.poll_interval, o.read_only);
+            (Arc::new(proxy), Some(up))
+        }
+    };
+    // Berth's own principals (keys, sessions) live in the account of `--account`, in both
+    // modes: an upstream's account is not known to the proxy.
+    let account = o.cluster.account.clone();
+    let mut security = Security::open(&account, &region);
+    security.guard = Arc::new(Guard {
+        hosts: HostPolicy::new(&o.allowed_hosts, Some(o.bind.ip())),
+    });
+    security.sessions = Sessions::new(o.auth, o.read_only, local.port(), keys.clone());
+    if o.sigv4 == SigV4Mode::Verify {
+        security.verifier = keys.map(Verifier::new);
+    }
+    security.policy = policy;
+    security.upstream = upstream;
+    let mut audit = AuditConfig::new(o.cluster.data_dir.clone(), region.clone(), account);
+    audit.retention = o.audit_retention;
+    security.audit = Audit::open(audit);
+    if let Err(e) = security.audit.healthy() {
+        tracing::error!(error = %e, "the audit trail cannot be written: every call that changes something will be refused until it can");
+    }
+    let mut state = AppState::new(backend).with_security(security);
+    if let Some(dir) = o.ui_dir {
         state = state.with_ui_dir(dir);
     }
-    axum::serve(listener, app(state))
-        .await
-        .map_err(|e| e.to_string())
+    tracing::info!(%local, "berth serve: ready");
+    eprintln!("berth: listening on http://{local}");
+    if let Some(token) = state.security.sessions.login_token() {
+        eprintln!("berth: login at http://{local}/#token={token}");
+    }
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// The response header that carries an awsQuery-compatible service's query error code
@@ -463,10 +1223,8 @@ async fn other_api(
     state: &AppState,
     api: Api,
     action: String,
-    headers: &HeaderMap,
-    body: Body,
+    body: Vec<u8>,
 ) -> Result<Response, ApiError> {
-    let body = read_encoded_body(headers, body).await?;
     let result = run_other(state, api, &action, body).await?;
     let (status, value, fault) = match result {
         Ok(v) => (StatusCode::OK, v, None),
@@ -485,6 +1243,9 @@ async fn other_api(
     };
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Some(f) = fault {
+        resp.extensions_mut()
+            .insert(error_info(&f.code, &f.message));
+        let h = resp.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&f.code) {
             h.insert(ERROR_TYPE_HEADER, v);
         }
@@ -522,6 +1283,8 @@ fn cbor_error(f: &ApiFault) -> Response {
     if let Some(v) = f.query_error().and_then(|q| HeaderValue::from_str(&q).ok()) {
         h.insert(QUERY_ERROR_HEADER, v);
     }
+    resp.extensions_mut()
+        .insert(error_info(&f.code, &f.message));
     resp
 }
 
@@ -530,9 +1293,10 @@ fn cbor_error(f: &ApiFault) -> Response {
 async fn rpc_v2_cbor(
     State(state): State<AppState>,
     axum::extract::Path((service, operation)): axum::extract::Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    req: axum::extract::Request,
 ) -> Response {
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
     let fault = |code: &str, status: u16, message: String| ApiFault {
         code: code.into(),
         message,
@@ -568,29 +1332,94 @@ async fn rpc_v2_cbor(
             format!("Unknown service {service}: this endpoint serves {name} (CloudWatch)."),
         ));
     }
-    let body = match read_encoded_body(&headers, body).await {
+    let body = match read_encoded_body(headers, body).await {
         Ok(b) => b,
         Err(ApiError(e)) => return cbor_error(&ApiFault::from(e)),
     };
-    let json = match cbor::decode_request(&body) {
+    let op = catalog::find(Service::CloudWatch, &operation);
+    let gate = Gate {
+        door: Door::Aws,
+        parts: &parts,
+        name: operation.clone(),
+        op,
+        refuse: |e| cbor_error(&ApiFault::from(e)),
+        audit_body: cbor::decode_request(&body)
+            .ok()
+            .map(|v| v.to_string().into_bytes()),
+    };
+    let st = state.clone();
+    gated(&state, gate, body, move |body| async move {
+        cbor_call(&st, op, &operation, &body).await
+    })
+    .await
+}
+
+/// Runs one admitted CloudWatch call of the CBOR protocol: on the embedded cluster, or
+/// upstream as awsJson1_0 (which CloudWatch also speaks), the answer transcoded either way.
+async fn cbor_call(
+    state: &AppState,
+    op: Option<&'static Operation>,
+    operation: &str,
+    body: &[u8],
+) -> Response {
+    let fault = |code: &str, status: u16, message: String| ApiFault {
+        code: code.into(),
+        message,
+        status,
+        message_member: "message",
+        query_code: None,
+    };
+    let json = match cbor::decode_request(body) {
         Ok(v) => v,
         Err(e) => return cbor_error(&fault("SerializationException", 400, e.to_string())),
     };
-    let result = match run_other(
-        &state,
-        Api::CloudWatch,
-        &operation,
-        json.to_string().into_bytes(),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(ApiError(e)) => Err(ApiFault::from(e)),
+    let result = if let Some(up) = &state.security.upstream {
+        let Some(op) = op else {
+            return cbor_error(&fault(
+                "UnknownOperationException",
+                400,
+                format!("Unknown CloudWatch operation {operation}."),
+            ));
+        };
+        match up
+            .forward(
+                op,
+                op.target,
+                "application/x-amz-json-1.0",
+                json.to_string().into(),
+            )
+            .await
+        {
+            Ok(f) if f.status == 200 => serde_json::from_slice::<Value>(&f.body).map_err(|e| {
+                fault(
+                    "ServerException",
+                    502,
+                    format!("The upstream's answer is not JSON: {e}"),
+                )
+            }),
+            Ok(f) => {
+                let e = crate::upstream::upstream_error(f.status, &f.headers, &f.body);
+                Err(fault(e.code.as_str(), f.status, e.message))
+            }
+            Err(e) => Err(ApiFault::from(e)),
+        }
+    } else {
+        match run_other(
+            state,
+            Api::CloudWatch,
+            operation,
+            json.to_string().into_bytes(),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(ApiError(e)) => Err(ApiFault::from(e)),
+        }
     };
     match result {
         Ok(v) => {
-            let mut resp = if Api::CloudWatch.has_output(&operation) {
-                let bytes = cbor::encode(&v, &|p| Api::CloudWatch.is_timestamp(&operation, p));
+            let mut resp = if Api::CloudWatch.has_output(operation) {
+                let bytes = cbor::encode(&v, &|p| Api::CloudWatch.is_timestamp(operation, p));
                 let mut r = (StatusCode::OK, bytes).into_response();
                 r.headers_mut().insert(
                     header::CONTENT_TYPE,

@@ -290,6 +290,8 @@ async fn info_reports_the_backend() {
             "account": "000000000000",
             "clock": "manual",
             "readOnly": false,
+            "sigv4": "off",
+            "auth": "none",
         })
     );
 }

@@ -308,3 +308,9 @@ mod events;
 /// CloudWatch Logs; successes and errors), `x-amzn-ErrorType` on every error, neither on the
 /// dashboard's files or the event stream.
 mod request_id;
+
+/// Who may reach the server and what is recorded: the `Host` allow-list, cross-origin refusals,
+/// security headers, dashboard login, CSRF and roles, SigV4 verification, read-only mode, the
+/// audit trail (on disk before the answer, secrets redacted, unwritable → writes refused) and
+/// the refusal to listen beyond loopback without authentication.
+mod security;
