@@ -2,8 +2,9 @@
  * Starting and stopping a real `berth serve` (release build) on 127.0.0.1.
  *
  * The suite's shared server is started once by `global-setup.ts`; tests that need their own
- * (the reconnect test restarts it, the scale test wants big instances) call `startServer` and
- * `stop()` it themselves.
+ * (the reconnect test restarts it, the scale test wants big instances, the security specs want
+ * login on or an upstream) call `startServer` — with `extraArgs`, `bare` and `env` as needed —
+ * and `stop()` it themselves.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -59,6 +60,13 @@ export interface ServerOptions {
   clock?: 'system' | 'manual';
   /** Anything else for `berth serve`. */
   extraArgs?: string[];
+  /**
+   * Leave out the embedded cluster's flags (`--instances`, `--azs`, `--attribute` …): for an
+   * upstream-mode server, which runs no cluster.
+   */
+  bare?: boolean;
+  /** Extra environment variables of the process (e.g. upstream credentials). */
+  env?: Record<string, string>;
   /** How long to wait for /healthz. */
   readyTimeoutMs?: number;
 }
@@ -81,6 +89,7 @@ export class BerthServer {
     public readonly logPath: string,
     public readonly args: string[],
     private readonly ownsDir: string | null,
+    private readonly env: Record<string, string> = {},
   ) {}
 
   get pid(): number | undefined {
@@ -114,7 +123,7 @@ export class BerthServer {
   /** Starts the server again on the same port and data directory (after `kill`). */
   async restart(): Promise<void> {
     await this.kill();
-    this.proc = await launch(this.args, this.logPath);
+    this.proc = await launch(this.args, this.logPath, this.env);
     await waitHealthy(this.url, this.proc, this.logPath, 30_000);
   }
 
@@ -131,11 +140,11 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-async function launch(args: string[], logPath: string): Promise<ChildProcess> {
+async function launch(args: string[], logPath: string, env: Record<string, string> = {}): Promise<ChildProcess> {
   const log = fs.openSync(logPath, 'a');
   const proc = spawn(berthBin(), args, {
     stdio: ['ignore', log, log],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', ...env },
   });
   fs.closeSync(log);
   await new Promise<void>((resolve, reject) => {
@@ -182,28 +191,33 @@ export async function startServer(opts: ServerOptions = {}): Promise<BerthServer
     fs.mkdirSync(dataDir);
   }
   const logPath = path.join(tmp, 'berth.log');
+  const cluster = o.bare
+    ? []
+    : [
+        '--instances',
+        String(o.instances),
+        '--instance-cpu',
+        String(o.instanceCpu),
+        '--instance-memory',
+        String(o.instanceMemory),
+        '--azs',
+        o.azs.join(','),
+        ...o.attributes.flatMap((a) => ['--attribute', a]),
+        ...(o.clock ? ['--clock', o.clock] : []),
+      ];
   const args = [
     'serve',
     '--port',
     String(port),
     '--data-dir',
     dataDir,
-    '--instances',
-    String(o.instances),
-    '--instance-cpu',
-    String(o.instanceCpu),
-    '--instance-memory',
-    String(o.instanceMemory),
-    '--azs',
-    o.azs.join(','),
-    ...o.attributes.flatMap((a) => ['--attribute', a]),
-    ...(o.clock ? ['--clock', o.clock] : []),
+    ...cluster,
     ...(o.extraArgs ?? []),
     // e.g. BERTH_SERVE_ARGS="--ui-dir ../target/dashboard" to try a fresh dashboard build
     ...(process.env.BERTH_SERVE_ARGS ?? '').split(/\s+/).filter(Boolean),
   ];
   const url = `http://127.0.0.1:${port}`;
-  const proc = await launch(args, logPath);
+  const proc = await launch(args, logPath, o.env);
   await waitHealthy(url, proc, logPath, o.readyTimeoutMs ?? 30_000);
-  return new BerthServer(proc, url, port, dataDir, logPath, args, ownsDir);
+  return new BerthServer(proc, url, port, dataDir, logPath, args, ownsDir, o.env);
 }

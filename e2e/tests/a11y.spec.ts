@@ -35,6 +35,7 @@ for (const scheme of ['light', 'dark'] as const) {
       '/ui/clusters/default/services/web/metrics',
       '/ui/editor?from=web:2',
       '/ui/diff?a=web:1&b=web:2',
+      '/ui/audit',
     ];
     const report: string[] = [];
     for (const p of pages) {

@@ -2,7 +2,10 @@
 //! typed with `berth_core::model`, sent through the server's same-origin route
 //! (`POST /_berth/api` with `X-Amz-Target`), exactly as an AWS SDK would send them to `POST /`.
 //! The browser holds no credentials: the server signs (upstream) or answers (local cluster).
-//! Nothing here knows about views or signals.
+//! Every POST carries the session's CSRF value (`X-Berth-Csrf`, from [`crate::session`]); a 401
+//! is announced (the page shows its sign-in screen) and a 403 is said plainly. Also the
+//! session's own requests (`/_berth/session`, `/_berth/login`, `/_berth/logout`). Nothing here
+//! knows about views or signals.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -58,6 +61,26 @@ pub fn parse_error(status: u16, body: &str) -> ApiError {
     ApiError { code, message }
 }
 
+/// An error answer: AWS's code and message, with 401 announced to the page (its sign-in screen
+/// follows) and 403 worded as the server's refusal.
+fn refused(status: u16, text: &str) -> ApiError {
+    let mut e = parse_error(status, text);
+    match status {
+        401 => {
+            crate::session::announce_unauthorized();
+            e.message = format!("Not signed in: {}", e.message);
+        }
+        403 => {
+            e.message = format!(
+                "The Berth server refused this request (HTTP 403): {}",
+                e.message
+            );
+        }
+        _ => {}
+    }
+    e
+}
+
 async fn fetch(
     method: &str,
     url: &str,
@@ -67,6 +90,16 @@ async fn fetch(
     let init = web_sys::RequestInit::new();
     init.set_method(method);
     let headers = web_sys::Headers::new().map_err(net)?;
+    if method == "POST"
+        && let Some(c) = crate::session::csrf()
+    {
+        headers.set(crate::session::CSRF_HEADER, &c).map_err(net)?;
+    }
+    if target.is_none() && body.is_some() {
+        headers
+            .set("Content-Type", "application/json")
+            .map_err(net)?;
+    }
     if let Some(t) = target {
         headers.set("X-Amz-Target", t).map_err(net)?;
         // CloudWatch speaks JSON 1.0; ECS, Auto Scaling and Logs 1.1.
@@ -112,7 +145,7 @@ pub async fn call<Resp: DeserializeOwned>(
             message: format!("{action}: unreadable answer: {e}"),
         })
     } else {
-        Err(parse_error(status, &text))
+        Err(refused(status, &text))
     }
 }
 
@@ -142,6 +175,41 @@ pub async fn info() -> Result<Value, ApiError> {
     let (status, text) = fetch("GET", "/_berth/info", None, None).await?;
     if status == 200 {
         serde_json::from_str(&text).map_err(net)
+    } else {
+        Err(refused(status, &text))
+    }
+}
+
+/// `GET /_berth/session`; a server without the route (404) has no login: [`Session::open`].
+///
+/// [`Session::open`]: crate::logic::session::Session::open
+pub async fn session() -> Result<crate::logic::session::Session, ApiError> {
+    use crate::logic::session::Session;
+    let (status, text) = fetch("GET", "/_berth/session", None, None).await?;
+    match status {
+        200 => Session::parse(&text).map_err(net),
+        404 => Ok(Session::open()),
+        _ => Err(parse_error(status, &text)),
+    }
+}
+
+/// `POST /_berth/login` with `body` (a token or a key); `Err` is the server's message.
+pub async fn login(body: String) -> Result<(), String> {
+    let (status, text) = fetch("POST", "/_berth/login", None, Some(body))
+        .await
+        .map_err(|e| e.message)?;
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        Err(crate::logic::session::login_error(status, &text))
+    }
+}
+
+/// `POST /_berth/logout`.
+pub async fn logout() -> Result<(), ApiError> {
+    let (status, text) = fetch("POST", "/_berth/logout", None, None).await?;
+    if (200..300).contains(&status) {
+        Ok(())
     } else {
         Err(parse_error(status, &text))
     }

@@ -12,13 +12,19 @@
 //! changed; [`logic`] is the page logic (URL codec, filter, keymap, verdict, virtual window,
 //! palette ranking) in plain Rust with host tests; [`views`] wires them to the DOM.
 //!
-//! **What it does not do.** No credentials, ever (the server holds them); no polling; no second
-//! REST API; no server-side rendering (the server only ships static files).
+//! **Sessions.** With login on, [`session`] signs the tab in (the printed login URL's one-time
+//! `#token=…`, or a key of the credentials file typed once), keeps the CSRF value and the role in
+//! page memory only, and turns every change control off for a viewer or a read-only server.
+//!
+//! **What it does not do.** No stored credentials, ever (the server holds the AWS ones, the
+//! browser an HttpOnly cookie); no polling (in upstream mode the server polls); no second REST
+//! API; no server-side rendering (the server only ships static files).
 
 pub mod api;
 pub mod islands;
 pub mod live;
 pub mod logic;
+pub mod session;
 pub mod store;
 pub mod tools;
 pub mod views;

@@ -18,7 +18,7 @@ use crate::logic::query::paths;
 use crate::tools::{self, Tools};
 
 use super::diff::ChangeList;
-use super::host::{query_param, ready};
+use super::host::{query_param, read_only, ready};
 use super::placement::WouldItPlace;
 
 /// One finding as the tools module reports it.
@@ -432,7 +432,8 @@ fn Editor(base_name: String, base_text: String) -> impl IntoView {
                     view! {
                         <span
                             class="ed-bracket"
-                            style=format!("top:{}px;left:calc({}px + {}ch)", PAD_PX + l as f64 * LINE_PX, PAD_PX, c)
+                            style:top=format!("{}px", PAD_PX + l as f64 * LINE_PX)
+                            style:left=format!("calc({}px + {}ch)", PAD_PX, c)
                         ></span>
                     }
                 })
@@ -492,8 +493,8 @@ fn Editor(base_name: String, base_text: String) -> impl IntoView {
                 <button
                     class="btn primary"
                     data-action="register"
-                    disabled=move || has_errors.get() || busy.get() || !matches!(tools_sig.get(), Some(Ok(_)))
-                    title=move || if has_errors.get() { "Fix the errors first" } else { "" }
+                    disabled=move || read_only().is_some() || has_errors.get() || busy.get() || !matches!(tools_sig.get(), Some(Ok(_)))
+                    title=move || read_only().unwrap_or(if has_errors.get() { "Fix the errors first" } else { "" })
                     on:click=start_register
                 >
                     "Register…"
@@ -507,13 +508,13 @@ fn Editor(base_name: String, base_text: String) -> impl IntoView {
             {move || (!failure.get().is_empty()).then(|| view! { <p role="alert" class="error">{failure.get()}</p> })}
             <div
                 class="ed"
-                style=move || format!("--ed-lines:{}", lines.get().min(40))
+                style=("--ed-lines", move || lines.get().min(40).to_string())
                 on:dragover=|ev: web_sys::DragEvent| ev.prevent_default()
                 on:drop=on_drop
             >
-                <pre class="ed-gutter" aria-hidden="true" style=move || format!("transform:translateY({}px)", -scroll.get().0)>{gutter}</pre>
+                <pre class="ed-gutter" aria-hidden="true" style:transform=move || format!("translateY({}px)", -scroll.get().0)>{gutter}</pre>
                 <div class="ed-body">
-                    <div class="ed-layer" aria-hidden="true" style=move || { let (t, l) = scroll.get(); format!("transform:translate({}px,{}px)", -l, -t) }>
+                    <div class="ed-layer" aria-hidden="true" style:transform=move || { let (t, l) = scroll.get(); format!("translate({}px,{}px)", -l, -t) }>
                         <pre class="ed-hl" class:stale=move || checked.with(|c| c.syntax_error) inner_html=move || checked.with(|c| c.html.clone())></pre>
                         {brackets}
                     </div>
@@ -533,7 +534,7 @@ fn Editor(base_name: String, base_text: String) -> impl IntoView {
                         on:mouseleave=move |_| hover.set(None)
                     ></textarea>
                     {move || hover.get().map(|(x, y, f)| view! {
-                        <div class="ed-tip" role="tooltip" style=format!("left:{x}px;top:{y}px")>
+                        <div class="ed-tip" role="tooltip" style:left=format!("{x}px") style:top=format!("{y}px")>
                             <strong>{f.code.clone()}</strong> " " {f.message.clone()}
                             {(!f.help.is_empty()).then(|| view! { <div class="muted">{f.help.clone()}</div> })}
                         </div>
@@ -600,7 +601,7 @@ fn Editor(base_name: String, base_text: String) -> impl IntoView {
                             }}
                             <div class="buttons">
                                 <button class="btn" on:click=move |_| review.set(None)>"Cancel"</button>
-                                <button class="btn primary" data-action="confirm-register" disabled=move || busy.get() on:click=register>"Register"</button>
+                                <button class="btn primary" data-action="confirm-register" disabled=move || busy.get() || read_only().is_some() title=read_only on:click=register>"Register"</button>
                             </div>
                         </div>
                     </div>

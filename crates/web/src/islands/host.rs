@@ -15,6 +15,10 @@ use wasm_bindgen::prelude::Closure;
 use crate::logic::feed::{Batch, Plan};
 use crate::logic::query;
 
+/// Why change controls are off (their tooltip), or `None`: the page's session, taken when the
+/// island was mounted (see [`crate::session::sync_from_page`]).
+pub use crate::session::read_only_reason as read_only;
+
 /// `location.search`, kept current (popstate, and our own writes).
 fn search() -> RwSignal<String> {
     static S: OnceLock<RwSignal<String>> = OnceLock::new();

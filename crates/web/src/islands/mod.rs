@@ -1,5 +1,6 @@
 //! The dashboard's tools, as islands: the task-definition editor, the revision diff, placement
-//! ("why pending", "would it place?", topology), scaling with its simulator, logs and metrics.
+//! ("why pending", "would it place?", topology), scaling with its simulator, logs, metrics, the
+//! audit trail, and the sign-in form.
 //!
 //! **Why islands.** These views and the `berth-core` code they run (validator schema tables,
 //! placement engine, diff, scaling replay) would have grown the first load far past its 350 kB
@@ -12,10 +13,12 @@
 //! **What crosses the boundary.** Two wasm instances share no memory or signals, so
 //! [`host`] carries what the islands need from the page: the URL (read from `location`, written
 //! with `history` and announced with `popstate`, so the main router follows), the ready flag and
-//! toasts (functions the main app puts on `window`), and the change stream (the main app
-//! re-dispatches each batch as a `berth:changes` event, which the islands apply to their own
-//! store). Islands never open their own event stream and never touch the main app's DOM.
+//! toasts (functions the main app puts on `window`), the session (the CSRF value and the role,
+//! from `window.__berthSession()`; a 401 goes back as a `berth:unauthorized` event), and the
+//! change stream (the main app re-dispatches each batch as a `berth:changes` event, which the
+//! islands apply to their own store). Islands never open their own event stream and never touch the main app's DOM.
 
+pub mod audit;
 pub mod diff;
 pub mod editor;
 pub mod host;
@@ -23,6 +26,7 @@ pub mod logs;
 pub mod metrics;
 pub mod placement;
 pub mod scaling;
+pub mod signin;
 
 use std::any::Any;
 
@@ -40,7 +44,17 @@ pub fn mount(kind: &str, el: web_sys::HtmlElement, props: &str) -> Result<Box<dy
         serde_json::from_str(props).map_err(|e| format!("island {kind}: bad props: {e}"))?;
     let s = |k: &str| p[k].as_str().unwrap_or_default().to_string();
     let (cluster, service) = (s("cluster"), s("service"));
+    // The page's role and read-only mode, before anything renders.
+    crate::session::sync_from_page();
     let handle: Box<dyn Any> = match kind {
+        "audit" => Box::new(mount_to(el, audit::AuditPage)),
+        "sign-in" => {
+            let message = s("message");
+            Box::new(mount_to(
+                el,
+                move || view! { <signin::SignIn message=message /> },
+            ))
+        }
         "editor" => Box::new(mount_to(el, editor::EditorPage)),
         "diff" => Box::new(mount_to(el, diff::DiffPage)),
         "service-placement" => Box::new(mount_to(el, move || {

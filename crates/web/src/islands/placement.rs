@@ -463,7 +463,9 @@ pub fn Topology(cluster: String) -> impl IntoView {
                                                     view! {
                                                         <a role="listitem" class="block" href=paths::task(&c, &tid)
                                                             data-task=tid.clone()
-                                                            style=format!("width:{w:.1}%;height:{:.0}px;background:hsl({hue} 55% 55%)", 8.0 + h * 0.4)
+                                                            style:width=format!("{w:.1}%")
+                                                            style:height=format!("{:.0}px", 8.0 + h * 0.4)
+                                                            style:background=format!("hsl({hue} 55% 55%)")
                                                             title=format!("{tid} · {group} · {cpu} CPU · {mem} MiB · {}", t["lastStatus"].as_str().unwrap_or_default())>
                                                             <span class="sr-only">{format!("{tid} {group} {cpu} CPU {mem} MiB")}</span>
                                                         </a>

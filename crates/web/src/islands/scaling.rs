@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::api::{self, ApiError};
 use crate::tools;
 
-use super::host::{ready, toast};
+use super::host::{read_only, ready, toast};
 
 const AAS: &str = "AnyScaleFrontendService";
 const DIMENSION: &str = "ecs:service:DesiredCount";
@@ -392,7 +392,7 @@ pub fn Scaling(cluster: String, service: String, desired: Signal<i64>) -> impl I
                                         <td>{name.clone()}</td>
                                         <td>{p["PolicyType"].as_str().unwrap_or_default().to_string()}</td>
                                         <td>{rule}</td>
-                                        <td><button class="btn small danger" on:click=move |_| dp(n2.clone())>"Delete"</button></td>
+                                        <td><button class="btn small danger" disabled=move || read_only().is_some() title=read_only on:click=move |_| dp(n2.clone())>"Delete"</button></td>
                                     </tr>
                                 }
                             }).collect::<Vec<_>>()}
@@ -412,7 +412,7 @@ pub fn Scaling(cluster: String, service: String, desired: Signal<i64>) -> impl I
                                         <td class="mono">{a["Schedule"].as_str().unwrap_or_default().to_string()}</td>
                                         <td class="num">{a["ScalableTargetAction"]["MinCapacity"].to_string()}</td>
                                         <td class="num">{a["ScalableTargetAction"]["MaxCapacity"].to_string()}</td>
-                                        <td><button class="btn small danger" on:click=move |_| da(n2.clone())>"Delete"</button></td>
+                                        <td><button class="btn small danger" disabled=move || read_only().is_some() title=read_only on:click=move |_| da(n2.clone())>"Delete"</button></td>
                                     </tr>
                                 }
                             }).collect::<Vec<_>>()}
@@ -426,7 +426,7 @@ pub fn Scaling(cluster: String, service: String, desired: Signal<i64>) -> impl I
             <fieldset>
                 <legend>"Scalable target"</legend>
                 {text_input("Min", min)} {text_input("Max", max)}
-                <button class="btn" data-action="save-target" on:click=save_target>"Save target"</button>
+                <button class="btn" data-action="save-target" disabled=move || read_only().is_some() title=read_only on:click=save_target>"Save target"</button>
             </fieldset>
             <fieldset>
                 <legend>"Target-tracking policy"</legend>
@@ -439,12 +439,12 @@ pub fn Scaling(cluster: String, service: String, desired: Signal<i64>) -> impl I
                     </select>
                 </label>
                 {text_input("Target %", p_target)} {text_input("Scale-out cooldown (s)", p_out)} {text_input("Scale-in cooldown (s)", p_in)}
-                <button class="btn" data-action="save-policy" on:click=save_policy>"Save policy"</button>
+                <button class="btn" data-action="save-policy" disabled=move || read_only().is_some() title=read_only on:click=save_policy>"Save policy"</button>
             </fieldset>
             <fieldset>
                 <legend>"Scheduled action"</legend>
                 {text_input("Name", s_name)} {text_input("Schedule", s_schedule)} {text_input("Min", s_min)} {text_input("Max", s_max)}
-                <button class="btn" data-action="save-scheduled" on:click=save_scheduled>"Save action"</button>
+                <button class="btn" data-action="save-scheduled" disabled=move || read_only().is_some() title=read_only on:click=save_scheduled>"Save action"</button>
             </fieldset>
         </div>
         <h2>"Simulator"</h2>

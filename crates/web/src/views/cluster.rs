@@ -14,7 +14,8 @@ use crate::store::store;
 
 use super::tasks_table::TasksTable;
 use super::ui::{
-    Dialog, Field, FilterBox, Tabs, load_line, open_dialog, query_param, ready_when, status_text,
+    Dialog, Field, FilterBox, Tabs, WriteButton, load_line, open_dialog, query_param, ready_when,
+    status_text,
 };
 
 /// `/ui/clusters/{cluster}/{tab}`.
@@ -126,9 +127,11 @@ fn Services(cluster: String) -> impl IntoView {
     view! {
         <div class="table-tools">
             <FilterBox placeholder="Filter services" />
-            <button class="btn primary" on:click=move |_| create_service_dialog(Some(c_for_create.clone()), None)>
-                "Create service"
-            </button>
+            <WriteButton
+                class="btn primary"
+                label="Create service"
+                on_click=Box::new(move || create_service_dialog(Some(c_for_create.clone()), None))
+            />
         </div>
         {move || load_line(state.get())}
         <table data-table="services">
@@ -334,9 +337,7 @@ fn Instances(cluster: String) -> impl IntoView {
                                             let cluster = cluster2.clone();
                                             let id = id2.clone();
                                             view! {
-                                                <button class="btn small" on:click=move |_| instance_state_dialog(cluster.clone(), id.clone(), target)>
-                                                    {label}
-                                                </button>
+                                                <WriteButton class="btn small" label=label on_click=Box::new(move || instance_state_dialog(cluster.clone(), id.clone(), target)) />
                                             }
                                         }}
                                     </td>

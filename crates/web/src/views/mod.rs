@@ -12,12 +12,14 @@ mod taskdefs;
 mod tasks_table;
 pub(crate) mod ui;
 
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_router::components::{Redirect, Route, Router, Routes};
 use leptos_router::hooks::use_location;
 use leptos_router::path;
 
 use crate::live;
+use crate::session::{self, Phase};
 
 /// The `window` function islands call to mark the page ready (`#app[data-ready]`).
 pub const PAGE_READY: &str = "__berthReady";
@@ -40,17 +42,52 @@ fn expose_page_functions() {
     toast.forget();
 }
 
-/// The whole app.
+/// The whole app: the sign-in screen until the tab has a session (or login is off), then the
+/// router.
 #[component]
 pub fn App() -> impl IntoView {
     keys::install_theme();
     expose_page_functions();
-    ui::load_server_info();
-    live::start();
+    session::bootstrap();
+    // Only a change of phase re-renders the app (not every session detail).
+    let screen = Memo::new(|_| match session::phase().get() {
+        Phase::Checking => 0,
+        Phase::SignIn(_) => 1,
+        Phase::Unreachable(_) => 2,
+        Phase::Ready => 3,
+    });
+    // `Either`s rather than `into_any`: typed views cost the wasm less than erased ones.
+    move || match screen.get() {
+        3 => Either::Left(view! {
+            <Router>
+                <Shell />
+            </Router>
+        }),
+        1 | 2 => Either::Right(Either::Left(view! { <SignInScreen /> })),
+        _ => Either::Right(Either::Right(view! { <p class="muted">"Loading…"</p> })),
+    }
+}
+
+/// The screen of a tab without a session (`main[data-testid=sign-in]`): the form is an island
+/// (`crate::islands::signin`); a server that did not answer gets "Try again".
+#[component]
+fn SignInScreen() -> impl IntoView {
     view! {
-        <Router>
-            <Shell />
-        </Router>
+        <main id="main" class="page" data-testid="sign-in">
+            <h1>"Sign in to Berth"</h1>
+            {move || match session::phase().get() {
+                Phase::Unreachable(m) => Either::Left(view! {
+                    <p class="error" role="alert">{format!("The Berth server did not answer: {m}")}</p>
+                    <button class="btn primary" on:click=|_| leptos::task::spawn_local(session::refresh(None))>
+                        "Try again"
+                    </button>
+                }),
+                Phase::SignIn(m) => Either::Right(view! {
+                    <island::Island kind="sign-in" props=serde_json::json!({ "message": m }) />
+                }),
+                _ => Either::Right(view! { <island::Island kind="sign-in" /> }),
+            }}
+        </main>
     }
 }
 
@@ -73,6 +110,7 @@ fn Shell() -> impl IntoView {
         }
     });
     let status = live::status();
+    let feed = live::feed();
     let nav_current = move |prefix: &'static str| {
         move || {
             location
@@ -92,6 +130,7 @@ fn Shell() -> impl IntoView {
                     <a href="/ui/task-definitions" aria-current=nav_current("/ui/task-definitions")>
                         "Task definitions"
                     </a>
+                    <a href="/ui/audit" aria-current=nav_current("/ui/audit")>"Audit"</a>
                 </nav>
                 <span class="spacer"></span>
                 <button
@@ -127,11 +166,24 @@ fn Shell() -> impl IntoView {
                     id="live"
                     class="chip"
                     data-state=move || status.get().key()
-                    title="Changes arrive over one server-sent-events stream"
+                    data-mode=move || if feed.with(|f| f.polled) { "polled" } else { "live" }
+                    title=move || feed.with(|f| f.title())
                 >
-                    {move || status.get().label()}
+                    {move || match status.get() {
+                        live::Status::Live => feed.with(|f| f.label()),
+                        s => s.label().to_string(),
+                    }}
                 </span>
+                {move || session::current().with(|s| s.badge()).map(|b| view! {
+                    <span id="role" class="badge" title=session::read_only_reason>{b}</span>
+                })}
+                <Show when=move || session::current().with(|s| s.login)>
+                    <button class="btn ghost" on:click=|_| session::sign_out()>"Sign out"</button>
+                </Show>
             </header>
+            {move || live::upstream_problem().get().map(|p| view! {
+                <p id="upstream-error" class="error banner" role="alert">{p.banner()}</p>
+            })}
             <main id="main" tabindex="-1">
                 <Routes fallback=|| view! { <NotFound /> }>
                     <Route path=path!("/") view=|| view! { <Redirect path="/ui/clusters" /> } />
@@ -149,13 +201,14 @@ fn Shell() -> impl IntoView {
                     />
                     <Route path=path!("/ui/clusters/:cluster/:tab") view=cluster::ClusterPage />
                     <Route path=path!("/ui/task-definitions") view=taskdefs::FamiliesPage />
-                    <Route path=path!("/ui/editor") view=|| view! { <island::Island kind="editor" /> } />
-                    <Route path=path!("/ui/diff") view=|| view! { <island::Island kind="diff" /> } />
                     <Route path=path!("/ui/task-definitions/:family") view=taskdefs::FamilyPage />
                     <Route
                         path=path!("/ui/task-definitions/:family/:revision")
                         view=taskdefs::RevisionPage
                     />
+                    // The whole-page islands (`/ui/editor`, `/ui/diff`, `/ui/audit`) share one
+                    // route, after the named ones: every route costs the router's matching code.
+                    <Route path=path!("/ui/:tool") view=ToolPage />
                 </Routes>
             </main>
             <ui::DialogHost />
@@ -166,6 +219,21 @@ fn Shell() -> impl IntoView {
                 {move || ui::toast().get()}
             </div>
         </div>
+    }
+}
+
+/// `/ui/editor`, `/ui/diff`, `/ui/audit`: an island that is the whole page.
+#[component]
+fn ToolPage() -> impl IntoView {
+    let params = leptos_router::hooks::use_params_map();
+    move || {
+        let kind = match params.with(|p| p.get("tool")).as_deref() {
+            Some("editor") => "editor",
+            Some("diff") => "diff",
+            Some("audit") => "audit",
+            _ => return Either::Right(view! { <NotFound /> }),
+        };
+        Either::Left(view! { <island::Island kind=kind /> })
     }
 }
 

@@ -22,7 +22,7 @@ use crate::store::{Load, store};
 
 use super::island::Island;
 use super::tasks_table::TasksTable;
-use super::ui::{Dialog, Field, RawJson, Tabs, open_dialog, ready, status_text};
+use super::ui::{Dialog, Field, RawJson, Tabs, WriteButton, open_dialog, ready, status_text};
 
 /// `/ui/clusters/{cluster}/services/{service}/{tab}`.
 #[component]
@@ -580,7 +580,7 @@ fn Actions(cluster: String, svc: Memo<Option<w::Service>>) -> impl IntoView {
         }
     });
     let c1 = cluster.clone();
-    let deploy = move |_| {
+    let deploy = move || {
         let (cluster, service, fam) = (c1.clone(), name(), family());
         let revs = store().revisions(&fam).list.get_untracked();
         let mut options: Vec<(String, String)> = revs
@@ -612,7 +612,7 @@ fn Actions(cluster: String, svc: Memo<Option<w::Service>>) -> impl IntoView {
         });
     };
     let c2 = cluster.clone();
-    let force = move |_| {
+    let force = move || {
         let (cluster, service) = (c2.clone(), name());
         open_dialog(Dialog {
             title: "Force new deployment".into(),
@@ -631,7 +631,7 @@ fn Actions(cluster: String, svc: Memo<Option<w::Service>>) -> impl IntoView {
         });
     };
     let c3 = cluster.clone();
-    let scale = move |_| {
+    let scale = move || {
         let (cluster, service) = (c3.clone(), name());
         let current = svc.with_untracked(|s| s.as_ref().and_then(|s| s.desired_count).unwrap_or(0));
         open_dialog(Dialog {
@@ -662,7 +662,7 @@ fn Actions(cluster: String, svc: Memo<Option<w::Service>>) -> impl IntoView {
         });
     };
     let c4 = cluster.clone();
-    let rollback = move |_| {
+    let rollback = move || {
         let (cluster, service) = (c4.clone(), name());
         leptos::task::spawn_local(async move {
             let deps = load_deployments(&cluster, &service).await;
@@ -747,7 +747,7 @@ fn Actions(cluster: String, svc: Memo<Option<w::Service>>) -> impl IntoView {
         });
     };
     let c5 = cluster.clone();
-    let delete = move |_| {
+    let delete = move || {
         let (cluster, service) = (c5.clone(), name());
         open_dialog(Dialog {
             title: "Delete service".into(),
@@ -772,11 +772,11 @@ fn Actions(cluster: String, svc: Memo<Option<w::Service>>) -> impl IntoView {
     };
     view! {
         <div class="actions" role="group" aria-label="Service actions">
-            <button class="btn primary" on:click=deploy>"Deploy"</button>
-            <button class="btn" on:click=force>"Force new deployment"</button>
-            <button class="btn" on:click=scale>"Scale"</button>
-            <button class="btn" on:click=rollback>"Roll back"</button>
-            <button class="btn danger" on:click=delete>"Delete service"</button>
+            <WriteButton class="btn primary" label="Deploy" on_click=Box::new(deploy) />
+            <WriteButton class="btn" label="Force new deployment" on_click=Box::new(force) />
+            <WriteButton class="btn" label="Scale" on_click=Box::new(scale) />
+            <WriteButton class="btn" label="Roll back" on_click=Box::new(rollback) />
+            <WriteButton class="btn danger" label="Delete service" on_click=Box::new(delete) />
         </div>
     }
 }

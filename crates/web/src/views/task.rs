@@ -50,7 +50,7 @@ pub fn TaskPage() -> impl IntoView {
                         let running = task.with(|t| t.as_ref().is_some_and(|t| t.desired_status.as_deref() != Some("STOPPED")));
                         let (c, id) = (c2.clone(), t3.clone());
                         running.then(|| view! {
-                            <button class="btn danger" on:click=move |_| stop_dialog(c.clone(), id.clone())>"Stop task"</button>
+                            <super::ui::WriteButton class="btn danger" label="Stop task" on_click=Box::new(move || stop_dialog(c.clone(), id.clone())) />
                         })
                     }}
                 </div>

@@ -13,7 +13,8 @@ use crate::logic::query::paths;
 use crate::store::store;
 
 use super::ui::{
-    Dialog, FilterBox, JsonView, load_line, open_dialog, query_param, ready_when, status_text,
+    Dialog, FilterBox, JsonView, WriteButton, load_line, open_dialog, query_param, ready_when,
+    status_text,
 };
 
 /// `/ui/task-definitions`.
@@ -133,7 +134,7 @@ pub fn FamilyPage() -> impl IntoView {
                                             {move || {
                                                 let arn = arn.clone();
                                                 (d.with(|r| r.status == "ACTIVE")).then(|| view! {
-                                                    <button class="btn small" on:click=move |_| deregister_dialog(arn.clone())>"Deregister"</button>
+                                                    <WriteButton class="btn small" label="Deregister" on_click=Box::new(move || deregister_dialog(arn.clone())) />
                                                 })
                                             }}
                                         </td>
@@ -200,10 +201,8 @@ pub fn RevisionPage() -> impl IntoView {
                         {active.then(|| {
                             let arn = arn.clone();
                             view! {
-                                <button class="btn primary" on:click=move |_| super::cluster::create_service_dialog(None, Some(arn.clone()))>
-                                    "Create service"
-                                </button>
-                                <button class="btn danger" on:click=move |_| deregister_dialog(arn2.clone())>"Deregister"</button>
+                                <WriteButton class="btn primary" label="Create service" on_click=Box::new(move || super::cluster::create_service_dialog(None, Some(arn.clone()))) />
+                                <WriteButton class="btn danger" label="Deregister" on_click=Box::new(move || deregister_dialog(arn2.clone())) />
                             }
                         })}
                     </div>

@@ -379,7 +379,8 @@ pub fn DialogHost() -> impl IntoView {
                             <button class="btn" on:click=move |_| { close_dialogs(); }>"Cancel"</button>
                             <button
                                 class=confirm_class
-                                disabled=move || !can_confirm()
+                                disabled=move || !can_confirm() || writes_off()
+                                title=read_only
                                 on:click=move |_| confirm()
                             >
                                 {move || if busy.get() { "Working…" } else { "Confirm" }}
@@ -447,15 +448,47 @@ pub fn clock_offset() -> RwSignal<f64> {
     *S.get_or_init(|| crate::global(|| RwSignal::new(0.0)))
 }
 
-/// Asks the server for its clock (and nothing else yet).
+/// Asks the server for its clock and how its changes arrive (live, or polled from an
+/// upstream).
 pub fn load_server_info() {
     leptos::task::spawn_local(async {
-        if let Ok(info) = crate::api::info().await
-            && let Some(now) = info.get("now").and_then(serde_json::Value::as_f64)
-        {
-            clock_offset().set(now * 1000.0 - js_sys::Date::now());
+        if let Ok(info) = crate::api::info().await {
+            if let Some(now) = info.get("now").and_then(serde_json::Value::as_f64) {
+                clock_offset().set(now * 1000.0 - js_sys::Date::now());
+            }
+            crate::live::feed().set(crate::logic::session::Feed::of_info(&info));
         }
     });
+}
+
+/// Why change controls are off (their tooltip), or `None`; tracked. Every control that would
+/// change something is `disabled` with this as its `title` (the server refuses anyway).
+pub fn read_only() -> Option<&'static str> {
+    crate::session::read_only_reason()
+}
+
+/// Whether change controls are off; tracked.
+pub fn writes_off() -> bool {
+    read_only().is_some()
+}
+
+/// A button that changes something: disabled, with [`read_only`]'s reason as its tooltip,
+/// while the session may not change anything. One concrete component (not a generic one) for
+/// every such button, so the wasm carries its rendering once.
+#[component]
+pub fn WriteButton(
+    /// Its classes (`btn primary` …).
+    class: &'static str,
+    /// Its text (the accessible name the tests use).
+    label: &'static str,
+    /// What it does.
+    on_click: Box<dyn Fn()>,
+) -> impl IntoView {
+    view! {
+        <button class=class disabled=writes_off title=read_only on:click=move |_| on_click()>
+            {label}
+        </button>
+    }
 }
 
 /// The server's current time, as well as the browser can tell.
