@@ -28,7 +28,15 @@
 //! "tasks": [...]}`); without it the ARNs are fetched with ListServices and ListTasks.
 //! `--server-pid` reads the server's CPU time (`/proc/<pid>/stat`, utime + stime) over the
 //! measured window, so the server's cost per request can be compared independently of the
-//! client.
+//! client; it may be given more than once (a proxy and its upstream), each process reported on
+//! its own and their sum as the server's.
+//!
+//! `--sign AKID:SECRET` replaces the static header with a real SigV4 signature, made with
+//! `aws-sigv4` (as the AWS SDKs do) for each request at the moment it is sent (scope
+//! `<--sign-region>/ecs`, signed headers `content-type;host;x-amz-date;x-amz-target`), so a
+//! server that verifies signatures (`berth serve --sigv4 verify`) can be measured; the signing
+//! happens inside the measured latency, as in a real client. It does not sign with session
+//! tokens, and it does not retry anything.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -101,9 +109,17 @@ struct Args {
     /// Seed of the per-connection random sources that choose the actions.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// The server's process id, to report its CPU time over the measured window.
+    /// The server's process id, to report its CPU time over the measured window (repeatable:
+    /// a proxy and its upstream).
     #[arg(long)]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
+    /// Sign every request with this key pair (`ACCESS_KEY_ID:SECRET`) at the moment it is sent,
+    /// instead of sending the static SigV4-shaped header.
+    #[arg(long, value_name = "AKID:SECRET")]
+    sign: Option<String>,
+    /// The region of `--sign`'s credential scope.
+    #[arg(long, default_value = "us-east-1")]
+    sign_region: String,
     /// A name for the report (e.g. `berth`, `moto`).
     #[arg(long, default_value = "target")]
     label: String,
@@ -143,10 +159,73 @@ struct Prepared {
     body: Bytes,
 }
 
+/// A key pair to sign with (`--sign`).
+struct Signer {
+    credentials: aws_credential_types::Credentials,
+    region: String,
+    /// `http://<host>/`, the URL the signer sees.
+    url: String,
+}
+
+impl Signer {
+    fn new(spec: &str, region: &str, host: &str) -> Result<Signer, String> {
+        let (akid, secret) = spec
+            .split_once(':')
+            .filter(|(a, s)| !a.is_empty() && !s.is_empty())
+            .ok_or("--sign takes ACCESS_KEY_ID:SECRET")?;
+        let credentials =
+            aws_credential_types::Credentials::new(akid, secret, None, None, "berth-loadgen");
+        Ok(Signer {
+            credentials,
+            region: region.to_string(),
+            url: format!("http://{host}/"),
+        })
+    }
+
+    /// The `x-amz-date` and `authorization` headers for one request, signed now.
+    fn sign(&self, host: &str, p: &Prepared) -> Result<Vec<(&'static str, String)>, String> {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        let identity = self.credentials.clone().into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("ecs")
+            .time(std::time::SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| format!("signing: {e}"))?
+            .into();
+        let headers = [
+            ("host", host),
+            ("content-type", CONTENT_TYPE),
+            ("x-amz-target", p.target.as_str()),
+        ];
+        let request = SignableRequest::new(
+            "POST",
+            &self.url,
+            headers.into_iter(),
+            SignableBody::Bytes(&p.body),
+        )
+        .map_err(|e| format!("signing: {e}"))?;
+        let (instructions, _) = sign(request, &params)
+            .map_err(|e| format!("signing: {e}"))?
+            .into_parts();
+        Ok(instructions
+            .headers()
+            .filter_map(|(name, value)| match name {
+                "x-amz-date" => Some(("x-amz-date", value.to_string())),
+                "authorization" => Some(("authorization", value.to_string())),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
 /// Everything the connections share.
 struct Plan {
     host: String,
     addr: String,
+    signer: Option<Signer>,
     requests: [Prepared; 5],
     start: Instant,
     end: Instant,
@@ -313,14 +392,22 @@ async fn connect(plan: &Plan) -> Result<Sender, String> {
 
 /// Sends one request on a connection that is ready and reads the whole answer: `(status, body)`.
 async fn send(sender: &mut Sender, plan: &Plan, p: &Prepared) -> Result<(u16, Bytes), String> {
-    let req = Request::builder()
+    let mut req = Request::builder()
         .method(Method::POST)
         .uri("/")
         .header("host", &plan.host)
         .header("content-type", CONTENT_TYPE)
-        .header("x-amz-target", &p.target)
-        .header("x-amz-date", AMZ_DATE)
-        .header("authorization", AUTHORIZATION)
+        .header("x-amz-target", &p.target);
+    req = match &plan.signer {
+        None => req
+            .header("x-amz-date", AMZ_DATE)
+            .header("authorization", AUTHORIZATION),
+        Some(signer) => signer
+            .sign(&plan.host, p)?
+            .into_iter()
+            .fold(req, |r, (k, v)| r.header(k, v)),
+    };
+    let req = req
         .header("user-agent", USER_AGENT)
         .header("content-length", p.body.len())
         .body(Full::new(p.body.clone()))
@@ -474,9 +561,15 @@ async fn run(args: Args) -> Result<bool, String> {
         .ok_or("--target must be an http:// URL")?
         .trim_end_matches('/')
         .to_string();
+    let signer = args
+        .sign
+        .as_deref()
+        .map(|spec| Signer::new(spec, &args.sign_region, &authority))
+        .transpose()?;
     let mut plan = Plan {
         host: authority.clone(),
         addr: authority,
+        signer,
         requests: MIX.map(|(op, _)| prepare(op, &[], &[])),
         start: Instant::now(),
         end: Instant::now(),
@@ -522,13 +615,13 @@ async fn run(args: Args) -> Result<bool, String> {
     plan.end = plan.start + Duration::from_secs_f64(args.duration.max(0.1));
     let plan = Arc::new(plan);
 
-    let pid = args.server_pid.map(|p| p.to_string());
+    let pids: Vec<String> = args.server_pid.iter().map(u32::to_string).collect();
     let cpu_start = {
-        let (plan, pid) = (plan.clone(), pid.clone());
+        let (plan, pids) = (plan.clone(), pids.clone());
         tokio::spawn(async move {
             tokio::time::sleep_until(plan.start.into()).await;
             (
-                pid.as_deref().and_then(cpu_seconds),
+                pids.iter().map(|p| cpu_seconds(p)).collect::<Vec<_>>(),
                 cpu_seconds("self"),
                 Instant::now(),
             )
@@ -542,7 +635,7 @@ async fn run(args: Args) -> Result<bool, String> {
         tallies.push(w.await.map_err(|e| format!("worker panicked: {e}"))?);
     }
     let (server0, client0, t_start) = cpu_start.await.map_err(|e| e.to_string())?;
-    let server1 = pid.as_deref().and_then(cpu_seconds);
+    let server1: Vec<Option<f64>> = pids.iter().map(|p| cpu_seconds(p)).collect();
     let client1 = cpu_seconds("self");
     let last = tallies
         .iter()
@@ -568,7 +661,17 @@ async fn run(args: Args) -> Result<bool, String> {
     all.sort_unstable();
     let ok = all.len() as u64;
     let err_total: u64 = errors.iter().sum();
-    let server_cpu = server0.zip(server1).map(|(a, b)| b - a);
+    // Per process, then their sum (unknown when any is).
+    let per_server: Vec<Option<f64>> = server0
+        .iter()
+        .zip(&server1)
+        .map(|(a, b)| a.zip(*b).map(|(a, b)| b - a))
+        .collect();
+    let server_cpu = if per_server.is_empty() {
+        None
+    } else {
+        per_server.iter().copied().sum::<Option<f64>>()
+    };
     let client_cpu = client0.zip(client1).map(|(a, b)| b - a);
     let done = ok + err_total;
     let mut ops = serde_json::Map::new();
@@ -602,6 +705,12 @@ async fn run(args: Args) -> Result<bool, String> {
         "max_ms": num(all.last().map_or(f64::NAN, |&m| f64::from(m) / 1000.0)),
         "server_cpu_s": server_cpu,
         "server_cpu_ms_per_request": server_cpu.filter(|_| done > 0).map(|c| c * 1000.0 / done as f64),
+        "servers": args.server_pid.iter().zip(&per_server).map(|(pid, c)| json!({
+            "pid": pid,
+            "cpu_s": c,
+            "cpu_ms_per_request": c.filter(|_| done > 0).map(|c| c * 1000.0 / done as f64),
+        })).collect::<Vec<_>>(),
+        "signed": plan.signer.is_some(),
         "client_cpu_s": client_cpu,
         "connections_opened": connections,
         "ops": ops,
@@ -620,6 +729,17 @@ async fn run(args: Args) -> Result<bool, String> {
         print_row(op.name(), o);
     }
     print_row("(all)", &report);
+    if per_server.len() > 1 {
+        for (pid, c) in args.server_pid.iter().zip(&per_server) {
+            if let Some(c) = c {
+                println!(
+                    "server {pid} CPU: {c:.2} s = {:.0}% of one core, {:.3} ms per request",
+                    100.0 * c / window,
+                    c * 1000.0 / done.max(1) as f64
+                );
+            }
+        }
+    }
     if let Some(c) = server_cpu {
         println!(
             "server CPU: {c:.2} s = {:.0}% of one core, {:.3} ms per request",
