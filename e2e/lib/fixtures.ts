@@ -13,7 +13,8 @@ export interface Fixtures {
 
 export const test = base.extend<Fixtures>({
   baseURL: async ({}, use) => {
-    await use(sharedUrl());
+    // In upstream mode (BERTH_E2E_UPSTREAM=1) the pages come from the proxy in front.
+    await use(process.env.BERTH_PAGE_URL || sharedUrl());
   },
   api: async ({}, use) => {
     const api = new Berth(sharedUrl());
