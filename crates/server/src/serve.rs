@@ -580,6 +580,17 @@ where
         Ok(w) => {
             let checked = match op {
                 Some(op) => authorize(state, op, &w).map_err(refuse),
+                // An operation the catalogue does not know cannot be shown to only read: a
+                // caller who may only read does not get to try it (fail closed).
+                None if w.role() == Role::Viewer || state.security.policy.read_only() => {
+                    Err(refuse(AwsError::new(
+                        ErrorCode::AccessDeniedException,
+                        format!(
+                            "User: {} is not authorized to perform: {name} on resource: * because it is not a known read-only operation",
+                            w.arn(&state.security.account)
+                        ),
+                    )))
+                }
                 None => Ok(()),
             };
             who = Some(w);

@@ -632,7 +632,21 @@ async fn read_only_mode_refuses_writes_with_the_reason_and_records_them() {
     )
     .await;
     assert_eq!(status, 200);
-    let (_, _, events) = call(client().post(format!("{url}/")), LOOKUP, json!({})).await;
+    // An operation outside the catalogue is not assumed to be a read.
+    let (status, _, body) = call(
+        client().post(format!("{url}/")),
+        &format!("{ECS}DeleteEverything"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["__type"], "AccessDeniedException", "{body}");
+    let (_, _, events) = call(
+        client().post(format!("{url}/")),
+        LOOKUP,
+        json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "RunTask"}]}),
+    )
+    .await;
     let ev = &events["Events"][0];
     assert_eq!(ev["EventName"], "RunTask");
     let record: Value = serde_json::from_str(ev["CloudTrailEvent"].as_str().unwrap()).unwrap();
