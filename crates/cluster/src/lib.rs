@@ -583,8 +583,11 @@ fn launch_spec(st: &State, cluster: &str, t: &TaskRec) -> Launch {
                 image: c.image.clone().unwrap_or_default(),
                 essential: c.essential.unwrap_or(true),
                 health_check: c.health_check.is_some(),
+                definition: c.clone(),
+                ..ContainerLaunch::default()
             })
             .collect(),
+        ..Launch::default()
     }
 }
 

@@ -15,13 +15,15 @@ use std::sync::Mutex;
 use berth_core::placement::SplitMix64;
 use chrono::{DateTime, Duration, Utc};
 
+use berth_core::model as m;
+
 use crate::config::SimTimings;
 
 /// A boxed future, so the trait can be used as `Arc<dyn Runtime>`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One container of a task to launch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ContainerLaunch {
     /// The container name.
     pub name: String,
@@ -31,22 +33,80 @@ pub struct ContainerLaunch {
     pub essential: bool,
     /// Whether it has a health check.
     pub health_check: bool,
+    /// The container's definition as registered, with the task's container overrides
+    /// (`command`, `cpu`, `memory`, `memoryReservation`) already applied.
+    pub definition: m::ContainerDefinition,
+    /// The final environment, in ECS's precedence: secrets > `environment` (overrides and the
+    /// injected `ECS_*`/`AWS_*` variables included) > environment files in order.
+    pub environment: Vec<(String, String)>,
+    /// Where `awslogs` output goes, as (`awslogs-group`, stream `prefix/container/task-id`);
+    /// `None` for other log drivers.
+    pub awslogs: Option<(String, String)>,
+    /// The token of this container's task metadata endpoint (`…/v4/<token>`).
+    pub metadata_token: String,
 }
 
 /// A task to start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Launch {
     /// The task id.
     pub task_id: String,
     /// The cluster name (for container labels).
     pub cluster: String,
+    /// The task ARN (label `com.amazonaws.ecs.task-arn`).
+    pub task_arn: String,
+    /// The task definition's family.
+    pub family: String,
+    /// The task definition's revision.
+    pub revision: i32,
+    /// `bridge` (also when absent), `awsvpc`, `host` or `none`.
+    pub network_mode: String,
+    /// The task definition's volumes.
+    pub volumes: Vec<m::Volume>,
     /// Its containers.
     pub containers: Vec<ContainerLaunch>,
+    /// Why the task cannot start at all (a secret that does not resolve …): the runtime then
+    /// reports [`RuntimeEvent::StartFailed`] with this reason and starts nothing.
+    pub refusal: Option<String>,
+}
+
+/// One port a running container publishes (DescribeTasks' `networkBindings`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The address the host port is bound on (`127.0.0.1` for the Docker runtime).
+    pub bind_ip: String,
+    /// The container port.
+    pub container_port: i32,
+    /// The host port.
+    pub host_port: i32,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+}
+
+/// What a runtime knows about one container of a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerReport {
+    /// The container name (the task definition's).
+    pub name: String,
+    /// `PENDING`, `RUNNING` or `STOPPED`.
+    pub status: String,
+    /// The engine's container id.
+    pub runtime_id: Option<String>,
+    /// The exit code, once stopped.
+    pub exit_code: Option<i32>,
+    /// Why it stopped or could not start (`CannotPullContainerError: …`, `OutOfMemoryError: …`).
+    pub reason: Option<String>,
+    /// Published ports.
+    pub bindings: Vec<Binding>,
+    /// `HEALTHY`, `UNHEALTHY` or `UNKNOWN` (containers with a health check only).
+    pub health: Option<String>,
+    /// When this was observed.
+    pub at: DateTime<Utc>,
 }
 
 /// A task the runtime should already know about after a restart (it was launched and not yet
 /// stopped when the process died).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Adopt {
     /// The task.
     pub launch: Launch,
@@ -57,8 +117,35 @@ pub struct Adopt {
 }
 
 /// Something that happened to a task.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RuntimeEvent {
+    /// One container's state changed (status, exit code, reason, ports, health).
+    Container {
+        /// The task.
+        task_id: String,
+        /// What the container is now.
+        report: ContainerReport,
+    },
+    /// Lines a container printed (stdout and stderr), for its `awslogs` stream.
+    Logs {
+        /// The task.
+        task_id: String,
+        /// The log group.
+        group: String,
+        /// The log stream.
+        stream: String,
+        /// (timestamp, line without its newline), in order.
+        lines: Vec<(DateTime<Utc>, String)>,
+    },
+    /// Resource use of a running task, from the engine's stats.
+    Usage {
+        /// The task.
+        task_id: String,
+        /// CPU used, in CPU units (1024 = one vCPU).
+        cpu_units: f64,
+        /// Memory used, in MiB.
+        memory_mib: f64,
+    },
     /// Images are being pulled: PROVISIONING → PENDING.
     Pending {
         /// The task.
@@ -221,14 +308,18 @@ impl Sim {
     }
 }
 
-fn event_task(e: &RuntimeEvent) -> &str {
+/// The task an event is about.
+pub fn event_task(e: &RuntimeEvent) -> &str {
     match e {
         RuntimeEvent::Pending { task_id, .. }
         | RuntimeEvent::Running { task_id, .. }
         | RuntimeEvent::StartFailed { task_id, .. }
         | RuntimeEvent::Health { task_id, .. }
         | RuntimeEvent::Exited { task_id, .. }
-        | RuntimeEvent::Stopped { task_id, .. } => task_id,
+        | RuntimeEvent::Stopped { task_id, .. }
+        | RuntimeEvent::Container { task_id, .. }
+        | RuntimeEvent::Logs { task_id, .. }
+        | RuntimeEvent::Usage { task_id, .. } => task_id,
     }
 }
 
@@ -483,7 +574,9 @@ mod tests {
                 image: "nginx:1".into(),
                 essential: true,
                 health_check: true,
+                ..ContainerLaunch::default()
             }],
+            ..Launch::default()
         }
     }
 

@@ -1011,14 +1011,7 @@ pub(crate) fn apply_runtime_event(
     dirty: &mut BTreeSet<Key>,
     e: &RuntimeEvent,
 ) {
-    let task_id = match e {
-        RuntimeEvent::Pending { task_id, .. }
-        | RuntimeEvent::Running { task_id, .. }
-        | RuntimeEvent::StartFailed { task_id, .. }
-        | RuntimeEvent::Health { task_id, .. }
-        | RuntimeEvent::Exited { task_id, .. }
-        | RuntimeEvent::Stopped { task_id, .. } => task_id,
-    };
+    let task_id = crate::runtime::event_task(e);
     let Some(c) = clusters
         .values_mut()
         .find(|c| c.tasks.contains_key(task_id))
@@ -1124,9 +1117,12 @@ pub(crate) fn apply_runtime_event(
                 t.stop_cause = Some(dp::StopCause::Infrastructure);
             }
         }
+        RuntimeEvent::Container { .. } | RuntimeEvent::Logs { .. } | RuntimeEvent::Usage { .. } => {
+            return;
+        }
     }
     t.task.version = Some(t.task.version.unwrap_or(0) + 1);
-    let id = task_id.clone();
+    let id = task_id.to_string();
     c.retally(&id, from);
     dirty.insert(Key::Task(c.name.clone(), id));
 }
