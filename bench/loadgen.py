@@ -144,6 +144,7 @@ def start_berth(binary, tmp):
             binary, "serve", "--port", str(port), "--data-dir", str(data),
             "--instances", str(INSTANCES), "--instance-cpu", str(INSTANCE_CPU),
             "--instance-memory", str(INSTANCE_MEMORY), "--instance-type", "m5.large",
+            "--runtime", "sim",
         ],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "RUST_LOG": "warn"},

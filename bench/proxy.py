@@ -108,7 +108,7 @@ def start_server(binary, tmp, name, extra=(), env=None, cluster=True, cpus=None)
     log = open(Path(tmp) / f"{name}.log", "wb")
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "RUST_LOG": "warn", **(env or {})},
+        env={**os.environ, "RUST_LOG": "warn", "BERTH_RUNTIME": "sim", **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     print(f"  {name}: {' '.join(cmd)}", flush=True)

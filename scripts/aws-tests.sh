@@ -24,6 +24,9 @@ die() { echo "error: $*" >&2; exit 2; }
 command -v "$python" >/dev/null 2>&1 || die "'$python' is required (Python 3.9 or newer)"
 command -v timeout >/dev/null 2>&1 || die "'timeout' (coreutils) is required"
 
+# The suite drives the simulated runtime (fault injection, clock control); test_docker.py asks
+# for --runtime docker itself.
+export BERTH_RUNTIME=${BERTH_RUNTIME:-sim}
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PYTHONDONTWRITEBYTECODE=1
 
 if [ ! -x "$venv/bin/python" ]; then

@@ -144,7 +144,8 @@ async function launch(args: string[], logPath: string, env: Record<string, strin
   const log = fs.openSync(logPath, 'a');
   const proc = spawn(berthBin(), args, {
     stdio: ['ignore', log, log],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', ...env },
+    // The dashboard suite drives the simulated runtime (its fault injection, its clock).
+    env: { ...process.env, BERTH_RUNTIME: process.env.BERTH_RUNTIME || 'sim', RUST_LOG: process.env.RUST_LOG || 'warn', ...env },
   });
   fs.closeSync(log);
   await new Promise<void>((resolve, reject) => {

@@ -18,6 +18,9 @@
 //! (`ExecuteCommand`, CloudTrail Lake's `StartQuery`/`CancelQuery`/`GenerateQuery`), the
 //! container agent's `DiscoverPollEndpoint`, and `Search*`: when in doubt, an operation is a
 //! write, because a wrong "write" costs a viewer a click and a wrong "read" costs a change.
+//! The [`WRITE_EXCEPTIONS`] go the other way: Secrets Manager's `GetSecretValue` and
+//! `BatchGetSecretValue` hand out secret values, which AWS's `ReadOnlyAccess` withholds (it grants
+//! `secretsmanager:Describe*` and `List*` only), so a viewer does not get them.
 
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -46,10 +49,20 @@ pub struct Model<'a> {
     pub source_name: &'a str,
 }
 
+/// Operations that the verb rule would call reads but that are writes here, as
+/// `(endpoint prefix, operation)`: they reveal secret values (see the module docs).
+pub const WRITE_EXCEPTIONS: &[(&str, &str)] = &[
+    ("secretsmanager", "GetSecretValue"),
+    ("secretsmanager", "BatchGetSecretValue"),
+];
+
 /// Whether `name` of the service with this endpoint prefix only reads (see the module docs).
 pub fn is_read_only(endpoint_prefix: &str, name: &str) -> bool {
     if READ_EXCEPTIONS.contains(&(endpoint_prefix, name)) {
         return true;
+    }
+    if WRITE_EXCEPTIONS.contains(&(endpoint_prefix, name)) {
+        return false;
     }
     READ_VERBS.iter().any(|verb| {
         name.strip_prefix(verb).is_some_and(|rest| {
@@ -170,6 +183,10 @@ mod tests {
         assert!(!is_read_only("ecs", "ExecuteCommand"));
         assert!(!is_read_only("ecs", "RunTask"));
         assert!(!is_read_only("ecs", "DiscoverPollEndpoint"));
+        assert!(!is_read_only("secretsmanager", "GetSecretValue"));
+        assert!(!is_read_only("secretsmanager", "BatchGetSecretValue"));
+        assert!(is_read_only("secretsmanager", "DescribeSecret"));
+        assert!(is_read_only("ssm", "GetParameter"));
         // A verb only counts at a word boundary.
         assert!(!is_read_only("x", "Listen"));
         assert!(!is_read_only("x", "Getaway"));

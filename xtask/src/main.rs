@@ -28,6 +28,11 @@ const CATALOG_MODELS: &[(&str, &str)] = &[
         "CloudTrail",
         "testdata/reference/cloudtrail-service-2.json.gz",
     ),
+    (
+        "SecretsManager",
+        "testdata/reference/secretsmanager-service-2.json.gz",
+    ),
+    ("Ssm", "testdata/reference/ssm-service-2.json.gz"),
 ];
 /// Where the generated catalog lives, relative to the workspace root.
 const CATALOG_OUT: &str = "crates/server/src/catalog/generated.rs";

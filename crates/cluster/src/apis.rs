@@ -1,5 +1,6 @@
 //! The APIs the cluster answers besides ECS: Application Auto Scaling
-//! (`AnyScaleFrontendService.<Action>`) and CloudWatch Logs (`Logs_20140328.<Action>`) in AWS
+//! (`AnyScaleFrontendService.<Action>`), CloudWatch Logs (`Logs_20140328.<Action>`), Secrets
+//! Manager (`secretsmanager.<Action>`) and SSM Parameter Store (`AmazonSSM.<Action>`) in AWS
 //! JSON 1.1, and CloudWatch metrics (`GraniteServiceVersion20100801.<Action>`, see
 //! [`crate::metrics`]) whose requests and answers are JSON 1.0 documents here (the server
 //! carries them over awsJson1_0 or transcodes them from and to Smithy RPC v2 CBOR), with their
@@ -24,6 +25,10 @@ pub enum Api {
     Logs,
     /// CloudWatch metrics.
     CloudWatch,
+    /// Secrets Manager.
+    SecretsManager,
+    /// SSM Parameter Store.
+    Ssm,
 }
 
 /// `X-Amz-Target` prefix of Application Auto Scaling.
@@ -32,6 +37,10 @@ pub const AUTOSCALING_PREFIX: &str = "AnyScaleFrontendService.";
 pub const LOGS_PREFIX: &str = "Logs_20140328.";
 /// `X-Amz-Target` prefix of CloudWatch (awsJson1_0); the service's name in RPC v2 CBOR paths.
 pub const CLOUDWATCH_PREFIX: &str = "GraniteServiceVersion20100801.";
+/// `X-Amz-Target` prefix of Secrets Manager.
+pub const SECRETS_MANAGER_PREFIX: &str = "secretsmanager.";
+/// `X-Amz-Target` prefix of SSM.
+pub const SSM_PREFIX: &str = "AmazonSSM.";
 /// The Smithy namespace of CloudWatch's shapes (RPC v2 CBOR errors name
 /// `com.amazonaws.cloudwatch#<Exception>`).
 pub const CLOUDWATCH_SHAPE_NAMESPACE: &str = "com.amazonaws.cloudwatch";
@@ -51,6 +60,12 @@ impl Api {
         if let Some(a) = target.strip_prefix(CLOUDWATCH_PREFIX) {
             return Some((Api::CloudWatch, a));
         }
+        if let Some(a) = target.strip_prefix(SECRETS_MANAGER_PREFIX) {
+            return Some((Api::SecretsManager, a));
+        }
+        if let Some(a) = target.strip_prefix(SSM_PREFIX) {
+            return Some((Api::Ssm, a));
+        }
         target.strip_prefix(LOGS_PREFIX).map(|a| (Api::Logs, a))
     }
 
@@ -59,6 +74,8 @@ impl Api {
             Api::AutoScaling => api::autoscaling::ACTIONS,
             Api::Logs => api::logs::ACTIONS,
             Api::CloudWatch => api::cloudwatch::ACTIONS,
+            Api::SecretsManager => api::secrets::ACTIONS,
+            Api::Ssm => api::ssm::ACTIONS,
         }
     }
 
@@ -84,6 +101,8 @@ impl Api {
             Api::AutoScaling => action.starts_with("Describe"),
             Api::Logs => api::logs::is_read_only(action),
             Api::CloudWatch => action != "PutMetricData",
+            Api::SecretsManager => api::secrets::is_read_only(action),
+            Api::Ssm => api::ssm::is_read_only(action),
         }
     }
 }
@@ -130,6 +149,38 @@ impl ApiFault {
         }
     }
 
+    /// A Secrets Manager client error (`Message`).
+    pub fn secrets(code: &str, message: impl Into<String>) -> Self {
+        ApiFault {
+            code: code.into(),
+            message: message.into(),
+            status: 400,
+            message_member: "Message",
+            query_code: None,
+        }
+    }
+
+    /// An SSM client error, with the message member its model gives the exception (`message`
+    /// for most of Parameter Store's, `Message` for `ValidationException`, `InvalidNextToken`,
+    /// `InvalidFilterValue` and `AccessDeniedException`). An empty message is left out of the
+    /// body, as SSM answers `ParameterNotFound`.
+    pub fn ssm(code: &str, message: impl Into<String>) -> Self {
+        let message_member = match code {
+            "ValidationException"
+            | "InvalidNextToken"
+            | "InvalidFilterValue"
+            | "AccessDeniedException" => "Message",
+            _ => "message",
+        };
+        ApiFault {
+            code: code.into(),
+            message: message.into(),
+            status: 400,
+            message_member,
+            query_code: None,
+        }
+    }
+
     /// A CloudWatch client error: the exception's shape name and its awsQuery code.
     pub fn cloudwatch(code: &str, query_code: &'static str, message: impl Into<String>) -> Self {
         ApiFault {
@@ -159,10 +210,12 @@ impl ApiFault {
         )
     }
 
-    /// The JSON body.
+    /// The JSON body (without a message member when the message is empty).
     pub fn to_json(&self) -> Value {
         let mut v = json!({"__type": self.code});
-        v[self.message_member] = json!(self.message);
+        if !self.message.is_empty() {
+            v[self.message_member] = json!(self.message);
+        }
         v
     }
 }
@@ -180,8 +233,8 @@ impl From<AwsError> for ApiFault {
 }
 
 impl Cluster {
-    /// Runs one Application Auto Scaling, CloudWatch Logs or CloudWatch action, blocking on the
-    /// durable commit.
+    /// Runs one Application Auto Scaling, CloudWatch Logs, CloudWatch, Secrets Manager or SSM
+    /// action, blocking on the durable commit.
     ///
     /// # Errors
     ///
@@ -205,6 +258,8 @@ impl Cluster {
                 Api::AutoScaling => api::autoscaling::read(&r, action, body),
                 Api::Logs => api::logs::read(&r, action, body),
                 Api::CloudWatch => api::cloudwatch::read(&r, action, body),
+                Api::SecretsManager => api::secrets::read(&r, action, body),
+                Api::Ssm => api::ssm::read(&r, action, body),
             };
         }
         let mut st = self.write();
@@ -220,6 +275,8 @@ impl Cluster {
                 Api::AutoScaling => api::autoscaling::write(&mut w, action, body),
                 Api::Logs => api::logs::write(&mut w, action, body),
                 Api::CloudWatch => api::cloudwatch::write(&mut w, action, body),
+                Api::SecretsManager => api::secrets::write(&mut w, action, body),
+                Api::Ssm => api::ssm::write(&mut w, action, body),
             }
         };
         crate::unsettle(&mut st, &dirty);

@@ -95,6 +95,13 @@ pub struct Config {
     pub sim: SimTimings,
     /// How long STOPPED tasks stay describable (ECS keeps them at least an hour).
     pub retention: Duration,
+    /// Whether a runtime that touches the host may run tasks that reach beyond their
+    /// containers (privileged, host namespaces, host paths, capabilities, devices).
+    pub allow_host_access: bool,
+    /// The secret that makes task metadata tokens unguessable (see
+    /// [`crate::metadata::token`]); it must stay the same across restarts for containers that
+    /// keep running (the server uses its instance id).
+    pub metadata_key: String,
 }
 
 impl Default for Config {
@@ -109,6 +116,8 @@ impl Default for Config {
             tick: Duration::from_millis(250),
             sim: SimTimings::default(),
             retention: Duration::from_secs(24 * 3600),
+            allow_host_access: false,
+            metadata_key: String::new(),
         }
     }
 }

@@ -4,9 +4,11 @@
 //! request and response shapes of [`berth_core::model`]) against a local control plane: clusters,
 //! task definitions (validated by [`berth_core::validate`]), tasks placed by
 //! [`berth_core::placement`], services rolled out by [`berth_core::deploy`], container instances
-//! and their attributes, and tags. A reconciler ([`Cluster::tick`], run in the background by
-//! [`Cluster::spawn_reconciler`]) moves tasks through their lifecycle with a [`runtime::Runtime`]
-//! and keeps services at their desired count. Every change is committed to an embedded redb
+//! and their attributes, and tags. Each part has one job: the API handlers (`api`) change
+//! state on request; the reconciler (`reconciler`: [`Cluster::tick`], run in the background by
+//! [`Cluster::spawn_reconciler`]) decides, moving tasks through their lifecycle and keeping
+//! services at their desired count; the [`runtime::Runtime`] performs the starts and stops it
+//! decided and reports what happened as events. Every change is committed to an embedded redb
 //! database ([`store`]) before the call that made it returns, and everything is loaded back on
 //! start.
 //!
@@ -40,8 +42,12 @@ pub mod autoscaling;
 pub mod changes;
 pub mod clock;
 pub mod config;
+pub mod docker;
+pub mod launch;
 pub mod logstore;
+pub mod metadata;
 pub mod metrics;
+mod reconciler;
 pub mod runtime;
 pub mod state;
 pub mod store;
@@ -51,13 +57,13 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use berth_core::placement as pl;
 use berth_core::protocol::{AwsError, ErrorCode};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 pub use clock::Clock;
 pub use config::{ClockMode, Config, InstanceSpec, SimTimings};
-use runtime::{Adopt, ContainerLaunch, Launch, Runtime, SimRuntime};
-use state::{ClusterRec, Env, InstanceRec, Key, State, TaskRec};
+use runtime::{Adopt, Runtime, SimRuntime};
+use state::{ClusterRec, Env, InstanceRec, Key, State};
 pub use store::{Store, StoreError};
 
 /// Why a cluster could not start or reset.
@@ -107,30 +113,47 @@ impl Cluster {
     ///
     /// [`ClusterError::Store`] when the database cannot be opened or a record cannot be read.
     pub async fn open(config: Config) -> Result<Cluster, ClusterError> {
+        let runtime: Arc<dyn Runtime> = Arc::new(SimRuntime::new(config.sim, config.seed));
+        Cluster::open_with_runtime(config, runtime).await
+    }
+
+    /// [`Cluster::open`] with tasks run by `runtime` (the Docker runtime …) instead of the
+    /// simulated one. Launches that reach beyond the container (privileged, host namespaces,
+    /// host paths, capabilities, devices) are refused unless `config.allow_host_access` or the
+    /// runtime is the simulated one.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cluster::open`].
+    pub async fn open_with_runtime(
+        config: Config,
+        runtime: Arc<dyn Runtime>,
+    ) -> Result<Cluster, ClusterError> {
         let store = Store::open(config.data_dir.as_deref())?;
         let clock = Clock::new(config.clock);
         let env = Env {
             region: config.region.clone(),
             account: config.account.clone(),
             seed: config.seed,
+            refuse_host_access: runtime.name() != "sim" && !config.allow_host_access,
         };
         let records = store.load()?;
         let fresh = records.is_empty();
         let mut st = State::load(records, config.seed, clock.now())?;
+        st.metrics.measured = runtime.name() != "sim";
         clock.ensure_at_least(st.meta.clock);
         if fresh {
             let mut dirty = BTreeSet::new();
             seed_default(&mut st, &env, &config, clock.now(), &mut dirty);
             store.commit(&changes(&st, &dirty))?;
         }
-        let runtime: Arc<dyn Runtime> = Arc::new(SimRuntime::new(config.sim, config.seed));
         let adopt: Vec<Adopt> = st
             .clusters
             .values()
             .flat_map(|c| c.tasks.values().map(move |t| (c, t)))
             .filter(|(_, t)| t.launched && !t.is_stopped())
             .map(|(c, t)| Adopt {
-                launch: launch_spec(&st, &c.name, t),
+                launch: launch::spec(&st, &env, &config, &c.name, t),
                 running: t.last_status() == "RUNNING",
                 stopping: t.stop_sent,
             })
@@ -169,6 +192,20 @@ impl Cluster {
     /// The configuration it was opened with.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The runtime's name (`sim`, `docker`).
+    pub fn runtime_name(&self) -> &'static str {
+        self.inner.runtime.name()
+    }
+
+    /// The engine's statistics of these containers, keyed by runtime (Docker) id; empty for
+    /// the simulated runtime.
+    pub async fn container_stats(
+        &self,
+        runtime_ids: Vec<String>,
+    ) -> std::collections::HashMap<String, Value> {
+        self.inner.runtime.stats(runtime_ids).await
     }
 
     /// The feed of what changed: after every successful durable commit (API writes, test
@@ -250,7 +287,10 @@ impl Cluster {
                 .load()
                 .map_err(ClusterError::from)
                 .and_then(|r| Ok(State::load(r, self.inner.config.seed, self.now())?))
-            {
+                .map(|mut fresh| {
+                    fresh.metrics.measured = self.inner.runtime.name() != "sim";
+                    fresh
+                }) {
                 Ok(fresh) => *st = fresh,
                 Err(e) => tracing::error!(error = %e, "reload after a failed commit failed too"),
             }
@@ -267,124 +307,6 @@ impl Cluster {
         Ok(())
     }
 
-    /// One reconciler pass: collect runtime events, apply them, run every service's deployment
-    /// step, commit, then ask the runtime to start and stop what the pass decided.
-    pub async fn tick(&self) {
-        let _guard = self.inner.tick.lock().await;
-        let now = self.now();
-        let events = self.inner.runtime.events(now).await;
-        let (launches, stops) = {
-            let mut st = self.write();
-            let mut dirty = BTreeSet::new();
-            for e in &events {
-                api::apply_runtime_event(&mut st.clusters, &mut dirty, e);
-            }
-            api::logs::record_runtime_events(&mut st, &mut dirty, &events, now);
-            api::autoscaling::tick(&mut api::Write {
-                st: &mut st,
-                dirty: &mut dirty,
-                env: &self.inner.env,
-                now,
-            });
-            unsettle(&mut st, &dirty);
-            // DAEMON services first: ECS reserves their resources before the others'.
-            let mut services: Vec<(bool, String, String)> = st
-                .clusters
-                .values()
-                .filter(|c| c.status == "ACTIVE")
-                .flat_map(|c| {
-                    c.services.iter().filter(|(_, s)| !s.settled).map(|(n, s)| {
-                        let replica = s.deploy.spec.scheduling_strategy
-                            != berth_core::deploy::SchedulingStrategy::Daemon;
-                        (replica, c.name.clone(), n.clone())
-                    })
-                })
-                .collect();
-            services.sort();
-            // One placement state per cluster and pass, shared by its services.
-            let mut placers: std::collections::BTreeMap<String, Option<pl::Placer>> =
-                std::collections::BTreeMap::new();
-            for (_, c, s) in services {
-                let placer = placers.entry(c.clone()).or_default();
-                api::reconcile_service(&mut st, &self.inner.env, &c, &s, now, &mut dirty, placer);
-            }
-            drop(placers);
-            self.purge_if_due(&mut st, now, &mut dirty);
-            let (launches, stops) = collect_runtime_work(&mut st, &mut dirty);
-            if !dirty.is_empty() {
-                st.meta.clock = now;
-                dirty.insert(Key::Meta);
-            }
-            if let Err(e) = self.commit(&mut st, &dirty) {
-                tracing::error!(error = %e, "reconciler pass not stored");
-                return;
-            }
-            (launches, stops)
-        };
-        for l in launches {
-            if let Err(e) = self.inner.runtime.start(l, now).await {
-                tracing::warn!(error = %e, "runtime start failed");
-            }
-        }
-        for id in stops {
-            if let Err(e) = self
-                .inner
-                .runtime
-                .stop(id, Duration::seconds(30), now)
-                .await
-            {
-                tracing::debug!(error = %e, "runtime stop");
-            }
-        }
-    }
-
-    /// Purges what is older than the retention, at most every `retention / 100` (between 1 s
-    /// and 1 min) of cluster time: a scan of every task is cheap, but not every 250 ms.
-    fn purge_if_due(&self, st: &mut State, now: DateTime<Utc>, dirty: &mut BTreeSet<Key>) {
-        let retention = Duration::from_std(self.inner.config.retention).unwrap_or(Duration::MAX);
-        let every = (retention / 100).clamp(Duration::seconds(1), Duration::seconds(60));
-        let mut last = self
-            .inner
-            .last_purge
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if last.is_some_and(|l| now - l < every) {
-            return;
-        }
-        *last = Some(now);
-        if let Some(cutoff) = now.checked_sub_signed(retention) {
-            purge(st, cutoff, dirty);
-        }
-        dirty.extend(st.metrics.purge(now.timestamp() - metrics::RETENTION_SECS));
-    }
-
-    /// Moves the clock forward `seconds`, one reconciler pass per second (and one pass first).
-    pub async fn advance(&self, seconds: u32) {
-        self.tick().await;
-        for _ in 0..seconds {
-            self.inner.clock.advance(Duration::seconds(1));
-            self.tick().await;
-        }
-    }
-
-    /// Runs the reconciler every `config.tick` in the background (system clock only; a manual
-    /// clock moves only through [`Cluster::advance`]).
-    pub fn spawn_reconciler(&self) -> Option<tokio::task::JoinHandle<()>> {
-        if self.inner.clock.mode() == ClockMode::Manual {
-            return None;
-        }
-        let this = self.clone();
-        let every = self.inner.config.tick;
-        Some(tokio::spawn(async move {
-            let mut interval = tokio::time::interval(every);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                interval.tick().await;
-                this.tick().await;
-            }
-        }))
-    }
-
     /// Test control: forgets everything and starts over with the configured `default` cluster.
     ///
     /// # Errors
@@ -399,6 +321,7 @@ impl Cluster {
             f.reset();
         }
         let mut fresh = State::new(self.inner.config.seed, self.now());
+        fresh.metrics.measured = self.inner.runtime.name() != "sim";
         let mut dirty = BTreeSet::new();
         seed_default(
             &mut fresh,
@@ -488,51 +411,6 @@ fn unsettle(st: &mut State, dirty: &BTreeSet<Key>) {
     }
 }
 
-/// Forgets STOPPED tasks, service events and finished (INACTIVE) deployments older than
-/// `cutoff`, deleting their records. The newest COMPLETED deployment of a service is kept
-/// whatever its age: a circuit-breaker rollback returns to it.
-fn purge(st: &mut State, cutoff: DateTime<Utc>, dirty: &mut BTreeSet<Key>) {
-    use berth_core::deploy::{DeploymentStatus, RolloutState};
-    let old = |t: &Option<berth_core::model::Timestamp>| {
-        t.as_ref()
-            .and_then(berth_core::model::Timestamp::to_datetime)
-            .is_some_and(|t| t < cutoff)
-    };
-    for c in st.clusters.values_mut() {
-        let expired: Vec<String> = c
-            .tasks
-            .values()
-            .filter(|t| t.is_stopped() && old(&t.task.stopped_at))
-            .map(|t| t.id().to_string())
-            .collect();
-        for id in expired {
-            if c.remove_task(&id) {
-                dirty.insert(Key::Task(c.name.clone(), id));
-            }
-        }
-        for (name, s) in c.services.iter_mut() {
-            let events = s.events.len();
-            s.events.retain(|e| !old(&e.created_at));
-            let keep = s
-                .deploy
-                .deployments
-                .iter()
-                .filter(|d| d.rollout_state == RolloutState::Completed)
-                .max_by_key(|d| d.created_at)
-                .map(|d| d.id.clone());
-            let deployments = s.deploy.deployments.len();
-            s.deploy.deployments.retain(|d| {
-                d.status != DeploymentStatus::Inactive
-                    || d.updated_at >= cutoff
-                    || keep.as_ref() == Some(&d.id)
-            });
-            if s.events.len() != events || s.deploy.deployments.len() != deployments {
-                dirty.insert(Key::Service(c.name.clone(), name.clone()));
-            }
-        }
-    }
-}
-
 /// The change-feed entry of a committed record (`None` for the cluster's own counters).
 fn change_of(env: &Env, key: &Key) -> Option<changes::Change> {
     use changes::{Change, ChangeKind as K};
@@ -559,84 +437,13 @@ fn change_of(env: &Env, key: &Key) -> Option<changes::Change> {
         Key::LogGroup(g) => Change::new(K::Logs, None, g.as_str()),
         Key::LogStream(g, s) => Change::new(K::Logs, None, format!("{g}/{s}")),
         // Metrics are read on demand, not followed (the feed carries no metrics).
-        Key::Meta | Key::Metric(..) => return None,
+        // Metrics are read on demand; secrets and parameters are not shown in live views.
+        Key::Meta | Key::Metric(..) | Key::Secret(..) | Key::Parameter(..) => return None,
     })
 }
 
 fn changes(st: &State, dirty: &BTreeSet<Key>) -> Vec<store::Change> {
     dirty.iter().map(|k| (k.encode(), st.record(k))).collect()
-}
-
-/// What the runtime needs to start a task, from its task definition.
-fn launch_spec(st: &State, cluster: &str, t: &TaskRec) -> Launch {
-    let arn = t.task.task_definition_arn.as_deref().unwrap_or_default();
-    let defs = api::resolve_task_definition(st, arn)
-        .map(|td| td.td.container_definitions.clone().unwrap_or_default())
-        .unwrap_or_default();
-    Launch {
-        task_id: t.id().to_string(),
-        cluster: cluster.to_string(),
-        containers: defs
-            .iter()
-            .map(|c| ContainerLaunch {
-                name: c.name.clone().unwrap_or_default(),
-                image: c.image.clone().unwrap_or_default(),
-                essential: c.essential.unwrap_or(true),
-                health_check: c.health_check.is_some(),
-                definition: c.clone(),
-                ..ContainerLaunch::default()
-            })
-            .collect(),
-        ..Launch::default()
-    }
-}
-
-/// Marks tasks to launch and to stop, and returns them for the runtime.
-fn collect_runtime_work(st: &mut State, dirty: &mut BTreeSet<Key>) -> (Vec<Launch>, Vec<String>) {
-    let mut todo = Vec::new();
-    for c in st.clusters.values() {
-        for t in c.tasks.values() {
-            if t.is_stopped() {
-                continue;
-            }
-            let launch = !t.launched && t.desired_status() == "RUNNING";
-            let stop = t.launched && !t.stop_sent && t.desired_status() == "STOPPED";
-            if launch || stop {
-                todo.push((c.name.clone(), t.id().to_string(), launch));
-            }
-        }
-    }
-    let mut launches = Vec::new();
-    let mut stops = Vec::new();
-    for (cluster, id, launch) in todo {
-        if launch {
-            let spec = st.clusters[&cluster]
-                .tasks
-                .get(&id)
-                .map(|t| launch_spec(st, &cluster, t));
-            if let Some(spec) = spec {
-                launches.push(spec);
-            }
-        }
-        let Some(c) = st.clusters.get_mut(&cluster) else {
-            continue;
-        };
-        let Some(t) = c.tasks.get_mut(&id) else {
-            continue;
-        };
-        let from = t.status();
-        if launch {
-            t.launched = true;
-        } else {
-            t.stop_sent = true;
-            t.task.last_status = Some("STOPPING".into());
-            t.task.version = Some(t.task.version.unwrap_or(0) + 1);
-            stops.push(id.clone());
-        }
-        c.retally(&id, from);
-        dirty.insert(Key::Task(cluster, id));
-    }
-    (launches, stops)
 }
 
 /// Creates the `default` cluster with the configured container instances.

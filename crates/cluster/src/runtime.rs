@@ -246,6 +246,14 @@ pub trait Runtime: Send + Sync {
     fn faults(&self) -> Option<&dyn Faults> {
         None
     }
+    /// The engine's statistics of these containers (by runtime id), as Docker's stats JSON;
+    /// runtimes without containers have none.
+    fn stats(
+        &self,
+        _runtime_ids: Vec<String>,
+    ) -> BoxFuture<'_, HashMap<String, serde_json::Value>> {
+        Box::pin(async { HashMap::new() })
+    }
 }
 
 #[derive(Debug, Default)]

@@ -25,6 +25,9 @@ pub struct Env {
     pub account: String,
     /// The configured seed (the generated metric series depend on it).
     pub seed: u64,
+    /// Whether launches that reach beyond the container are refused (a runtime that touches
+    /// the host, without `--allow-host-access`).
+    pub refuse_host_access: bool,
 }
 
 impl Env {
@@ -90,6 +93,10 @@ pub enum Key {
     /// One UTC day (days since the epoch) of a pushed CloudWatch metric
     /// ([`crate::metrics::MetricId::key`]).
     Metric(i64, String),
+    /// A Secrets Manager secret, by name.
+    Secret(String),
+    /// An SSM parameter, by its normalized name (`/a` and `a` are one parameter).
+    Parameter(String),
 }
 
 impl Key {
@@ -106,6 +113,8 @@ impl Key {
             Key::LogGroup(g) => format!("loggroup/{g}"),
             Key::LogStream(g, s) => format!("logstream/{g}:{s}"),
             Key::Metric(day, id) => format!("metric/{day:08}/{id}"),
+            Key::Secret(n) => format!("secret/{n}"),
+            Key::Parameter(n) => format!("ssmparam/{n}"),
         }
     }
 }
@@ -341,6 +350,100 @@ pub struct Meta {
     pub clock: DateTime<Utc>,
 }
 
+/// A Secrets Manager secret with its versions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRec {
+    /// Name.
+    pub name: String,
+    /// ARN (`…:secret:<name>-<6 random characters>`).
+    pub arn: String,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The KMS key as given (nothing is encrypted).
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// Tags (key, value) in the order they were added.
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
+    /// Versions, oldest first.
+    #[serde(default)]
+    pub versions: Vec<SecretVersionRec>,
+    /// `CreatedDate`.
+    pub created: DateTime<Utc>,
+    /// `LastChangedDate`.
+    pub last_changed: DateTime<Utc>,
+    /// When DeleteSecret scheduled the deletion (`DeletedDate`).
+    #[serde(default)]
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// When the recovery window ends; from then on the secret is gone.
+    #[serde(default)]
+    pub deletion_date: Option<DateTime<Utc>>,
+}
+
+/// One version of a secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretVersionRec {
+    /// `VersionId`.
+    pub id: String,
+    /// `SecretString`.
+    #[serde(default)]
+    pub string: Option<String>,
+    /// `SecretBinary`, base64 as it came over the wire.
+    #[serde(default)]
+    pub binary: Option<String>,
+    /// Staging labels (`AWSCURRENT`, `AWSPREVIOUS`, custom ones).
+    #[serde(default)]
+    pub stages: Vec<String>,
+    /// `CreatedDate`.
+    pub created: DateTime<Utc>,
+}
+
+/// An SSM parameter with its history.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParamRec {
+    /// The name as first created.
+    pub name: String,
+    /// Versions, oldest first (at most 100); the last is the current one.
+    pub versions: Vec<ParamVersionRec>,
+    /// Tags (key, value).
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
+}
+
+/// One version of an SSM parameter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParamVersionRec {
+    /// `Version` (1, 2, …).
+    pub version: i64,
+    /// `Value`, as given (SecureString values are not encrypted).
+    pub value: String,
+    /// `Type`: `String`, `StringList` or `SecureString`.
+    pub kind: String,
+    /// `Description`.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `KeyId` (SecureString).
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// `AllowedPattern`, kept but not enforced.
+    #[serde(default)]
+    pub allowed_pattern: Option<String>,
+    /// `DataType` (`text` by default).
+    pub data_type: String,
+    /// `Tier`.
+    pub tier: String,
+    /// `LastModifiedDate`.
+    pub modified: DateTime<Utc>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
 /// Everything.
 #[derive(Debug, Clone)]
 pub struct State {
@@ -356,6 +459,10 @@ pub struct State {
     pub logs: crate::logstore::Logs,
     /// CloudWatch metrics pushed by users and tests.
     pub metrics: crate::metrics::Metrics,
+    /// Secrets Manager secrets by name.
+    pub secrets: BTreeMap<String, SecretRec>,
+    /// SSM parameters by normalized name (`/a` and `a` are one parameter).
+    pub parameters: BTreeMap<String, ParamRec>,
 }
 
 /// How every keyed record is written out: a JSON document per key.
@@ -376,6 +483,8 @@ impl State {
             autoscaling: Default::default(),
             logs: Default::default(),
             metrics: Default::default(),
+            secrets: BTreeMap::new(),
+            parameters: BTreeMap::new(),
         }
     }
 
@@ -396,6 +505,8 @@ impl State {
             Key::LogGroup(g) => self.logs.group_record(g),
             Key::LogStream(g, s) => self.logs.stream_record(g, s),
             Key::Metric(day, id) => self.metrics.record(*day, id),
+            Key::Secret(n) => self.secrets.get(n).and_then(json),
+            Key::Parameter(n) => self.parameters.get(n).and_then(json),
         }
     }
 
@@ -465,6 +576,16 @@ impl State {
                         key: key.clone(),
                         source,
                     })?,
+                "secret" => {
+                    let s: SecretRec = parse(&key, &value)?;
+                    st.secrets.insert(s.name.clone(), s);
+                }
+                // The key carries the normalized name (the record keeps the name as created).
+                "ssmparam" => {
+                    let p: ParamRec = parse(&key, &value)?;
+                    let name = key.strip_prefix("ssmparam/").unwrap_or_default();
+                    st.parameters.insert(name.to_string(), p);
+                }
                 _ => tracing::warn!(key, "ignoring a stored record of unknown kind"),
             }
         }

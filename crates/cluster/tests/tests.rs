@@ -42,6 +42,8 @@ mod autoscaling;
 mod control_plane;
 /// DAEMON services: one task per matching instance, deployments, draining, deregistration.
 mod daemon;
+/// The Docker runtime against the real engine.
+mod docker;
 /// Draining container instances moves service tasks within the deployment limits.
 mod draining;
 /// State survives a reopen of the data directory.

@@ -626,6 +626,13 @@ impl Inner {
         let request_parameters = match parsed {
             Ok(mut v) => {
                 redact(&mut v);
+                // PutParameter's `Value` may be a SecureString's plaintext: hidden, whatever the
+                // type, as CloudTrail hides it.
+                if rec.event_source == "ssm.amazonaws.com" {
+                    if let Some(x) = v.get_mut("Value") {
+                        *x = json!(HIDDEN);
+                    }
+                }
                 let size = v.to_string().len();
                 if size > MAX_REQUEST_PARAMETERS {
                     notes.insert(

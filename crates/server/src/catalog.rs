@@ -1,5 +1,6 @@
 //! Every operation Berth's AWS endpoint may see — all of ECS, Application Auto Scaling,
-//! CloudWatch Logs, CloudWatch and CloudTrail, as their API models list them — with its
+//! CloudWatch Logs, CloudWatch, CloudTrail, Secrets Manager and Systems Manager, as their API
+//! models list them — with its
 //! `X-Amz-Target` and whether it only reads, and each service's wire facts (target prefix,
 //! signing name, endpoint prefix, JSON version).
 //!
@@ -12,7 +13,9 @@
 //! **Read-only** (what `--read-only` lets through and a viewer may call) follows AWS's managed
 //! read-only policies: an operation only reads when its name starts, at a word boundary, with
 //! `Describe`, `List`, `Get`, `BatchGet`, `Lookup`, `Filter` or `Test`, or it is CloudWatch Logs'
-//! `StartQuery`, `StopQuery` or `StartLiveTail` (which `CloudWatchLogsReadOnlyAccess` grants).
+//! `StartQuery`, `StopQuery` or `StartLiveTail` (which `CloudWatchLogsReadOnlyAccess` grants),
+//! and it is not Secrets Manager's `GetSecretValue` or `BatchGetSecretValue` (secret values,
+//! which AWS's `ReadOnlyAccess` withholds).
 //! Everything else is a write — `ExecuteCommand`, CloudTrail Lake's `StartQuery`, the agent's
 //! `DiscoverPollEndpoint` included: when in doubt, a write. The rule itself lives in the
 //! generator (`xtask/src/catalog.rs`).
@@ -32,6 +35,10 @@ pub enum Service {
     CloudWatch,
     /// AWS CloudTrail (Berth's audit trail answers its `LookupEvents`).
     CloudTrail,
+    /// AWS Secrets Manager.
+    SecretsManager,
+    /// AWS Systems Manager (the embedded cluster answers its Parameter Store).
+    Ssm,
 }
 
 /// A service's wire facts, from its model's metadata.
@@ -53,12 +60,14 @@ pub struct ServiceModel {
 
 impl Service {
     /// Every service.
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 7] = [
         Service::Ecs,
         Service::AutoScaling,
         Service::Logs,
         Service::CloudWatch,
         Service::CloudTrail,
+        Service::SecretsManager,
+        Service::Ssm,
     ];
 
     /// The model's facts.
@@ -68,19 +77,20 @@ impl Service {
 
     /// The `X-Amz-Target` prefix: `AmazonEC2ContainerServiceV20141113`,
     /// `AnyScaleFrontendService`, `Logs_20140328`, `GraniteServiceVersion20100801`,
-    /// `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101`.
+    /// `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101`, `secretsmanager`, `AmazonSSM`.
     pub fn target_prefix(self) -> &'static str {
         self.model().target_prefix
     }
 
     /// The SigV4 signing name: `ecs`, `application-autoscaling`, `logs`, `monitoring`,
-    /// `cloudtrail`.
+    /// `cloudtrail`, `secretsmanager`, `ssm`.
     pub fn signing_name(self) -> &'static str {
         self.model().signing_name
     }
 
     /// The first label of the service's regional endpoint (`https://<prefix>.<region>.amazonaws.com`):
-    /// `ecs`, `application-autoscaling`, `logs`, `monitoring`, `cloudtrail`.
+    /// `ecs`, `application-autoscaling`, `logs`, `monitoring`, `cloudtrail`, `secretsmanager`,
+    /// `ssm`.
     pub fn endpoint_prefix(self) -> &'static str {
         self.model().endpoint_prefix
     }
@@ -94,12 +104,14 @@ impl Service {
             Service::Logs => "logs.amazonaws.com",
             Service::CloudWatch => "monitoring.amazonaws.com",
             Service::CloudTrail => "cloudtrail.amazonaws.com",
+            Service::SecretsManager => "secretsmanager.amazonaws.com",
+            Service::Ssm => "ssm.amazonaws.com",
         }
     }
 
     /// The IAM action prefix (`ecs:RunTask`), which `--allow` / `--deny` patterns and
     /// access-denied messages use: `ecs`, `application-autoscaling`, `logs`, `cloudwatch`,
-    /// `cloudtrail`.
+    /// `cloudtrail`, `secretsmanager`, `ssm`.
     pub fn iam_prefix(self) -> &'static str {
         match self {
             Service::Ecs => "ecs",
@@ -107,6 +119,8 @@ impl Service {
             Service::Logs => "logs",
             Service::CloudWatch => "cloudwatch",
             Service::CloudTrail => "cloudtrail",
+            Service::SecretsManager => "secretsmanager",
+            Service::Ssm => "ssm",
         }
     }
 
@@ -317,6 +331,17 @@ mod tests {
             (Service::AutoScaling, "DescribeScalingPolicies", true),
             (Service::AutoScaling, "GetPredictiveScalingForecast", true),
             (Service::AutoScaling, "PutScalingPolicy", false),
+            (Service::SecretsManager, "GetSecretValue", false),
+            (Service::SecretsManager, "BatchGetSecretValue", false),
+            (Service::SecretsManager, "DescribeSecret", true),
+            (Service::SecretsManager, "ListSecrets", true),
+            (Service::SecretsManager, "CreateSecret", false),
+            (Service::SecretsManager, "PutSecretValue", false),
+            (Service::Ssm, "GetParameter", true),
+            (Service::Ssm, "GetParametersByPath", true),
+            (Service::Ssm, "DescribeParameters", true),
+            (Service::Ssm, "PutParameter", false),
+            (Service::Ssm, "DeleteParameters", false),
         ];
         for (service, name, read_only) in cases {
             let op = find(service, name).unwrap_or_else(|| panic!("{name}"));
@@ -361,6 +386,20 @@ mod tests {
                 "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101",
                 "cloudtrail",
                 "cloudtrail",
+                "application/x-amz-json-1.1",
+            ),
+            (
+                Service::SecretsManager,
+                "secretsmanager",
+                "secretsmanager",
+                "secretsmanager",
+                "application/x-amz-json-1.1",
+            ),
+            (
+                Service::Ssm,
+                "AmazonSSM",
+                "ssm",
+                "ssm",
                 "application/x-amz-json-1.1",
             ),
         ];

@@ -172,6 +172,18 @@ struct ServeArgs {
     /// Upstream mode: how often the dashboard's change stream polls the upstream.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     poll_interval: std::time::Duration,
+    /// Where the embedded cluster's tasks run: `docker` (real containers on the Docker engine
+    /// of `DOCKER_HOST` or the local socket), `sim` (simulated, no containers) or `auto`
+    /// (docker when an engine answers, else sim; the server says which it chose). The
+    /// environment variable `BERTH_RUNTIME` sets the default (test harnesses pin `sim`).
+    #[arg(long, value_enum, default_value = "auto", env = "BERTH_RUNTIME")]
+    runtime: berth_server::runtime::RuntimeChoice,
+    /// Let the docker runtime run tasks that reach beyond their containers: `privileged`,
+    /// host network/PID/IPC modes, host-path bind mounts, added capabilities, devices,
+    /// unconfined security options. Refused by default: the API is as powerful as the Docker
+    /// socket.
+    #[arg(long)]
+    allow_host_access: bool,
 }
 
 /// Parses `7d`, `24h`, `90m`, `45s` and sums like `1h30m` (a bare number is seconds).
@@ -252,6 +264,7 @@ impl ServeArgs {
             seed: self.seed,
             clock,
             retention: self.retention,
+            allow_host_access: self.allow_host_access,
             ..berth_cluster::Config::default()
         })
     }
@@ -303,6 +316,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         deny: args.deny.clone(),
         audit_retention: args.audit_retention,
         poll_interval: args.poll_interval,
+        runtime: args.runtime,
         cluster: config,
     };
     match rt.block_on(berth_server::serve::serve(options)) {

@@ -111,7 +111,7 @@ impl Backend for Cluster {
         let c = self.config();
         BackendInfo {
             backend: "local".into(),
-            runtime: "sim".into(),
+            runtime: self.runtime_name().into(),
             region: c.region.clone(),
             account: c.account.clone(),
             clock: match c.clock {
@@ -1092,6 +1092,8 @@ pub struct ServeOptions {
     pub audit_retention: Duration,
     /// Upstream: how often the change stream polls.
     pub poll_interval: Duration,
+    /// Where the embedded cluster's tasks run.
+    pub runtime: crate::runtime::RuntimeChoice,
 }
 
 /// The credentials file's path.
@@ -1146,9 +1148,7 @@ pub async fn serve(o: ServeOptions) -> Result<(), String> {
     let policy = Policy::new(&o.allow, &o.deny, o.read_only)?;
     let (backend, upstream): (Arc<dyn Backend>, Option<Arc<Upstream>>) = match &o.upstream {
         None => {
-            let cluster = Cluster::open(o.cluster.clone())
-                .await
-                .map_err(|e| e.to_string())?;
+            let cluster = crate::runtime::open_cluster(o.runtime, &o.cluster).await?;
             cluster.spawn_reconciler();
             (Arc::new(cluster), None)
         }
@@ -1218,7 +1218,7 @@ async fn run_other(
     let cluster = state.backend.cluster().ok_or_else(|| {
         AwsError::new(
             ErrorCode::UnknownOperationException,
-            "Only the embedded cluster answers Application Auto Scaling, CloudWatch Logs and CloudWatch.",
+            "Only the embedded cluster answers Application Auto Scaling, CloudWatch Logs, CloudWatch, Secrets Manager and SSM.",
         )
     })?;
     Ok(

@@ -109,7 +109,7 @@ impl Default for Rules {
 
 /// The signing name of the services Berth answers, by `X-Amz-Target` prefix: ECS `ecs`,
 /// Application Auto Scaling `application-autoscaling`, CloudWatch Logs `logs`, CloudWatch
-/// `monitoring`, CloudTrail `cloudtrail`.
+/// `monitoring`, CloudTrail `cloudtrail`, Secrets Manager `secretsmanager`, SSM `ssm`.
 pub fn default_service_for_target(target: &str) -> Option<&'static str> {
     let (prefix, _operation) = target.rsplit_once('.')?;
     Some(match prefix {
@@ -118,6 +118,8 @@ pub fn default_service_for_target(target: &str) -> Option<&'static str> {
         "Logs_20140328" => "logs",
         "GraniteServiceVersion20100801" => "monitoring",
         "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101" => "cloudtrail",
+        "secretsmanager" => "secretsmanager",
+        "AmazonSSM" => "ssm",
         _ => return None,
     })
 }

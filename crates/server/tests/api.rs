@@ -218,6 +218,7 @@ fn free_port() -> u16 {
 
 fn start(dir: &std::path::Path, port: u16) -> Server {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_RUNTIME", "sim")
         .args(["serve", "--port", &port.to_string(), "--data-dir"])
         .arg(dir)
         .env("RUST_LOG", "warn")

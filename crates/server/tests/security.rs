@@ -768,6 +768,7 @@ async fn an_unwritable_audit_trail_refuses_changes_and_keeps_reads() {
 #[test]
 fn a_non_loopback_bind_without_auth_refuses_to_start() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_RUNTIME", "sim")
         .args(["serve", "--bind", "0.0.0.0", "--port", "0"])
         .output()
         .unwrap();
@@ -779,6 +780,7 @@ fn a_non_loopback_bind_without_auth_refuses_to_start() {
         "{err}"
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_RUNTIME", "sim")
         .args([
             "serve", "--bind", "0.0.0.0", "--port", "0", "--sigv4", "verify",
         ])
@@ -798,6 +800,7 @@ fn upstream_mode_without_credentials_fails_fast_and_clearly() {
     for extra in [&["--no-imds"][..], &[][..]] {
         let started = std::time::Instant::now();
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .env("BERTH_RUNTIME", "sim")
             .args([
                 "serve",
                 "--port",

@@ -30,6 +30,7 @@ mod cli {
 
     fn berth(args: &[&str], stdin: Option<&str>) -> Output {
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .env("BERTH_RUNTIME", "sim")
             .args(args)
             .env("NO_COLOR", "1")
             .stdin(Stdio::piped())

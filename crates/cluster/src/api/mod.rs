@@ -3,6 +3,11 @@
 //! Reads get `&State`; writes get `&mut State` and a set of dirty keys the caller commits to
 //! the store before answering. Every handler validates before it mutates, so an error leaves
 //! the state as it was.
+//!
+//! Handlers only change state: they record what was asked (a task to run, a service's new
+//! deployment, a stop request) and leave what follows from it (placement of service tasks,
+//! deployment steps, reacting to runtime events) to the `reconciler`'s next pass, which shares
+//! the record helpers re-exported here. They never call the runtime.
 
 use std::collections::BTreeSet;
 
@@ -19,13 +24,19 @@ pub(crate) mod cloudwatch;
 mod clusters;
 mod instances;
 pub(crate) mod logs;
+pub(crate) mod secrets;
 mod services;
+pub(crate) mod ssm;
 mod tags;
 mod taskdefs;
 mod tasks;
 
-pub(crate) use services::reconcile_service;
-pub(crate) use tasks::apply_runtime_event;
+// Record helpers the reconciler shares with the handlers (it creates and stops tasks as they do).
+pub(crate) use services::Ids;
+pub(crate) use taskdefs::parse_reference as parse_task_definition_reference;
+pub(crate) use tasks::{
+    Launch, NewTask, make_task, placement_inputs, request_stop, requirements, zone_of,
+};
 
 /// What a read handler sees.
 pub(crate) struct Read<'a> {
@@ -100,6 +111,23 @@ pub(crate) fn write(w: &mut Write<'_>, action: &str, body: &[u8]) -> Result<Valu
         "StopServiceDeployment" => services::stop_deployment(w, input(body)?),
         _ => Err(not_implemented(action)),
     }
+}
+
+/// Refuses a task definition that reaches beyond its containers when the runtime touches the
+/// host and the server was not started with `--allow-host-access`.
+pub(crate) fn check_host_access(env: &Env, td: &crate::state::TaskDefRec) -> Result<(), AwsError> {
+    if !env.refuse_host_access {
+        return Ok(());
+    }
+    let reasons = crate::docker::spec::host_access(&td.td);
+    if reasons.is_empty() {
+        return Ok(());
+    }
+    Err(AwsError::invalid_parameter(format!(
+        "Task definition {} reaches beyond its containers ({}); the local cluster runs it on this machine's Docker engine only when berth serve runs with --allow-host-access.",
+        td.td.task_definition_arn.as_deref().unwrap_or_default(),
+        reasons.join("; ")
+    )))
 }
 
 /// The error for an ECS action this server does not implement yet.

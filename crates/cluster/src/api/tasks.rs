@@ -1,7 +1,6 @@
-//! RunTask, StartTask, StopTask, DescribeTasks, ListTasks, Get/UpdateTaskProtection, and how
-//! runtime events move a task through its lifecycle (ecs-semantics §4).
-
-use std::collections::BTreeSet;
+//! RunTask, StartTask, StopTask, DescribeTasks, ListTasks, Get/UpdateTaskProtection, and the
+//! task record helpers the reconciler shares (creating a task, requesting its stop). How
+//! runtime events move a task through its lifecycle is the reconciler's (`reconciler::events`).
 
 use berth_core::deploy as dp;
 use berth_core::model as m;
@@ -15,7 +14,6 @@ use super::{
     Page, Read, Write, active_cluster, active_cluster_mut, check_batch, check_tags, failure,
     last_segment, out, ts,
 };
-use crate::runtime::RuntimeEvent;
 #[cfg(debug_assertions)]
 use crate::state::View;
 use crate::state::{ClusterRec, Env, Key, PlacementCache, TaskDefRec, TaskRec};
@@ -505,6 +503,7 @@ pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Value, Aw
         req.tags.as_deref(),
         req.overrides.as_ref(),
     )?;
+    super::check_host_access(w.env, &td)?;
     let random = w.st.random(w.dirty);
     let c = &w.st.clusters[&cluster];
     let launch = choose_launch(
@@ -637,6 +636,7 @@ pub(crate) fn start(w: &mut Write<'_>, req: m::StartTaskRequest) -> Result<Value
         req.tags.as_deref(),
         req.overrides.as_ref(),
     )?;
+    super::check_host_access(w.env, &td)?;
     check_launch(&td, &Launch::Ec2, req.network_configuration.as_ref())?;
     let family = td.td.family.clone().unwrap_or_default();
     let group = req
@@ -1003,126 +1003,4 @@ pub(crate) fn update_protection(
         }
     }
     out(json!({"protectedTasks": done, "failures": failures}))
-}
-
-/// Applies one runtime event to its task; returns the cluster and task id it changed.
-pub(crate) fn apply_runtime_event(
-    clusters: &mut std::collections::BTreeMap<String, ClusterRec>,
-    dirty: &mut BTreeSet<Key>,
-    e: &RuntimeEvent,
-) {
-    let task_id = crate::runtime::event_task(e);
-    let Some(c) = clusters
-        .values_mut()
-        .find(|c| c.tasks.contains_key(task_id))
-    else {
-        return;
-    };
-    let Some(t) = c.tasks.get_mut(task_id) else {
-        return;
-    };
-    if t.is_stopped() {
-        return;
-    }
-    let from = t.status();
-    let containers = |t: &mut TaskRec, status: &str| {
-        for ct in t.task.containers.iter_mut().flatten() {
-            ct.last_status = Some(status.into());
-        }
-    };
-    match e {
-        RuntimeEvent::Pending { at, .. } => {
-            if t.last_status() == "PROVISIONING" {
-                t.task.last_status = Some("PENDING".into());
-                t.task.pull_started_at = Some(ts(*at));
-            }
-        }
-        RuntimeEvent::Running { at, .. } => {
-            if t.desired_status() == "RUNNING" {
-                t.task.last_status = Some("RUNNING".into());
-                t.task.pull_stopped_at = Some(ts(*at));
-                t.task.started_at = Some(ts(*at));
-                t.task.connectivity = Some(m::Connectivity::from("CONNECTED"));
-                t.task.connectivity_at = Some(ts(*at));
-                containers(t, "RUNNING");
-            }
-        }
-        RuntimeEvent::StartFailed { at, reason, .. } => {
-            t.task.desired_status = Some("STOPPED".into());
-            t.task.last_status = Some("STOPPED".into());
-            t.task.stop_code = Some(m::TaskStopCode::from("TaskFailedToStart"));
-            t.task.stopped_reason = Some(reason.clone());
-            for x in [
-                &mut t.task.stopping_at,
-                &mut t.task.execution_stopped_at,
-                &mut t.task.stopped_at,
-            ] {
-                *x = Some(ts(*at));
-            }
-            t.stop_cause = Some(dp::StopCause::FailedToStart);
-            for ct in t.task.containers.iter_mut().flatten() {
-                ct.last_status = Some("STOPPED".into());
-                ct.reason = Some(reason.clone());
-            }
-        }
-        RuntimeEvent::Health { healthy, .. } => {
-            let h = if *healthy { "HEALTHY" } else { "UNHEALTHY" };
-            t.task.health_status = Some(m::HealthStatus::from(h));
-            for ct in t.task.containers.iter_mut().flatten() {
-                if ct.health_status.is_some() {
-                    ct.health_status = Some(m::HealthStatus::from(h));
-                }
-            }
-        }
-        RuntimeEvent::Exited {
-            at,
-            container,
-            exit_code,
-            ..
-        } => {
-            if t.desired_status() == "RUNNING" {
-                t.task.desired_status = Some("STOPPED".into());
-                t.task.stop_code = Some(m::TaskStopCode::from("EssentialContainerExited"));
-                t.task.stopped_reason = Some("Essential container in task exited".into());
-                t.task.stopping_at = Some(ts(*at));
-                t.stop_cause = Some(dp::StopCause::EssentialContainerExited);
-            }
-            t.task.last_status = Some("DEPROVISIONING".into());
-            t.task.execution_stopped_at = Some(ts(*at));
-            t.stop_sent = true;
-            for ct in t.task.containers.iter_mut().flatten() {
-                if ct.name.as_deref() == Some(container.as_str()) {
-                    ct.exit_code = Some(*exit_code);
-                }
-                ct.last_status = Some("STOPPED".into());
-            }
-        }
-        RuntimeEvent::Stopped { at, exit_code, .. } => {
-            t.task.last_status = Some("STOPPED".into());
-            t.task.desired_status = Some("STOPPED".into());
-            t.task.stopped_at = Some(ts(*at));
-            if t.task.execution_stopped_at.is_none() {
-                t.task.execution_stopped_at = Some(ts(*at));
-            }
-            if t.task.stopping_at.is_none() {
-                t.task.stopping_at = Some(ts(*at));
-            }
-            for ct in t.task.containers.iter_mut().flatten() {
-                if ct.exit_code.is_none() {
-                    ct.exit_code = Some(*exit_code);
-                }
-                ct.last_status = Some("STOPPED".into());
-            }
-            if t.stop_cause.is_none() {
-                t.stop_cause = Some(dp::StopCause::Infrastructure);
-            }
-        }
-        RuntimeEvent::Container { .. } | RuntimeEvent::Logs { .. } | RuntimeEvent::Usage { .. } => {
-            return;
-        }
-    }
-    t.task.version = Some(t.task.version.unwrap_or(0) + 1);
-    let id = task_id.to_string();
-    c.retally(&id, from);
-    dirty.insert(Key::Task(c.name.clone(), id));
 }

@@ -1,0 +1,299 @@
+//! The reconciler: one pass ([`Cluster::tick`]) decides what the cluster's records should
+//! become and what the runtime must do. It applies the runtime's events to the tasks
+//! ([`events`]) and to their `awslogs` streams, runs scheduled scaling and target tracking, steps every unsettled service
+//! ([`services`]: deployments, placement of new tasks, replacement of unhealthy ones, the
+//! circuit breaker, DRAINING instances), purges what is past the retention, marks tasks to
+//! launch and to stop, commits all of it in one transaction, and only then asks the runtime to
+//! start and stop them.
+//!
+//! **What it does not do.** No request parsing or validation (the API handlers in `api` change
+//! state on request and leave the deciding to the next pass) and no container calls (the
+//! [`Runtime`](crate::runtime::Runtime) performs the launches and stops handed to it, and
+//! reports back through events). It shares record helpers with the handlers (task creation,
+//! stop requests, placement inputs) rather than duplicating them.
+
+mod events;
+mod services;
+
+use std::collections::BTreeSet;
+
+use berth_core::placement as pl;
+use chrono::{DateTime, Duration, Utc};
+
+use crate::runtime::{Launch, RuntimeEvent};
+use crate::state::{Key, State};
+use crate::{ClockMode, Cluster, api, launch, metrics, unsettle};
+
+impl Cluster {
+    /// One reconciler pass: collect runtime events, apply them, run every service's deployment
+    /// step, commit, then ask the runtime to start and stop what the pass decided.
+    pub async fn tick(&self) {
+        let _guard = self.inner.tick.lock().await;
+        let now = self.now();
+        let events = self.inner.runtime.events(now).await;
+        let (launches, stops) = {
+            let mut st = self.write();
+            let mut dirty = BTreeSet::new();
+            for e in &events {
+                events::apply_runtime_event(&mut st.clusters, &mut dirty, e);
+            }
+            if self.inner.runtime.name() == "sim" {
+                // The simulated runtime prints nothing: say what the containers would have.
+                api::logs::record_runtime_events(&mut st, &mut dirty, &events, now);
+            }
+            let now_ms = now.timestamp_millis();
+            for e in &events {
+                if let RuntimeEvent::Usage {
+                    task_id,
+                    cpu_units,
+                    memory_mib,
+                } = e
+                {
+                    let cluster = st
+                        .clusters
+                        .iter()
+                        .find(|(_, c)| c.tasks.contains_key(task_id.as_str()))
+                        .map(|(n, _)| n.clone());
+                    if let Some(cluster) = cluster {
+                        dirty.extend(metrics::record_usage(
+                            &mut st,
+                            &cluster,
+                            task_id,
+                            *cpu_units,
+                            *memory_mib,
+                            now.timestamp(),
+                        ));
+                    }
+                }
+                if let RuntimeEvent::Logs {
+                    group,
+                    stream,
+                    lines,
+                    ..
+                } = e
+                {
+                    for (at, line) in lines {
+                        api::logs::append(
+                            &mut st,
+                            &mut dirty,
+                            group,
+                            stream,
+                            at.timestamp_millis(),
+                            line.clone(),
+                            now_ms,
+                        );
+                    }
+                }
+            }
+            api::autoscaling::tick(&mut api::Write {
+                st: &mut st,
+                dirty: &mut dirty,
+                env: &self.inner.env,
+                now,
+            });
+            unsettle(&mut st, &dirty);
+            // DAEMON services first: ECS reserves their resources before the others'.
+            let mut services: Vec<(bool, String, String)> = st
+                .clusters
+                .values()
+                .filter(|c| c.status == "ACTIVE")
+                .flat_map(|c| {
+                    c.services.iter().filter(|(_, s)| !s.settled).map(|(n, s)| {
+                        let replica = s.deploy.spec.scheduling_strategy
+                            != berth_core::deploy::SchedulingStrategy::Daemon;
+                        (replica, c.name.clone(), n.clone())
+                    })
+                })
+                .collect();
+            services.sort();
+            // One placement state per cluster and pass, shared by its services.
+            let mut placers: std::collections::BTreeMap<String, Option<pl::Placer>> =
+                std::collections::BTreeMap::new();
+            for (_, c, s) in services {
+                let placer = placers.entry(c.clone()).or_default();
+                services::reconcile_service(
+                    &mut st,
+                    &self.inner.env,
+                    &c,
+                    &s,
+                    now,
+                    &mut dirty,
+                    placer,
+                );
+            }
+            drop(placers);
+            self.purge_if_due(&mut st, now, &mut dirty);
+            let (launches, stops) =
+                collect_runtime_work(&mut st, &mut dirty, &self.inner.env, &self.inner.config);
+            if !dirty.is_empty() {
+                st.meta.clock = now;
+                dirty.insert(Key::Meta);
+            }
+            if let Err(e) = self.commit(&mut st, &dirty) {
+                tracing::error!(error = %e, "reconciler pass not stored");
+                return;
+            }
+            (launches, stops)
+        };
+        for l in launches {
+            if let Err(e) = self.inner.runtime.start(l, now).await {
+                tracing::warn!(error = %e, "runtime start failed");
+            }
+        }
+        for id in stops {
+            if let Err(e) = self
+                .inner
+                .runtime
+                .stop(id, Duration::seconds(30), now)
+                .await
+            {
+                tracing::debug!(error = %e, "runtime stop");
+            }
+        }
+    }
+
+    /// Purges what is older than the retention, at most every `retention / 100` (between 1 s
+    /// and 1 min) of cluster time: a scan of every task is cheap, but not every 250 ms.
+    fn purge_if_due(&self, st: &mut State, now: DateTime<Utc>, dirty: &mut BTreeSet<Key>) {
+        let retention = Duration::from_std(self.inner.config.retention).unwrap_or(Duration::MAX);
+        let every = (retention / 100).clamp(Duration::seconds(1), Duration::seconds(60));
+        let mut last = self
+            .inner
+            .last_purge
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|l| now - l < every) {
+            return;
+        }
+        *last = Some(now);
+        if let Some(cutoff) = now.checked_sub_signed(retention) {
+            purge(st, cutoff, dirty);
+        }
+        dirty.extend(st.metrics.purge(now.timestamp() - metrics::RETENTION_SECS));
+    }
+
+    /// Moves the clock forward `seconds`, one reconciler pass per second (and one pass first).
+    pub async fn advance(&self, seconds: u32) {
+        self.tick().await;
+        for _ in 0..seconds {
+            self.inner.clock.advance(Duration::seconds(1));
+            self.tick().await;
+        }
+    }
+
+    /// Runs the reconciler every `config.tick` in the background (system clock only; a manual
+    /// clock moves only through [`Cluster::advance`]).
+    pub fn spawn_reconciler(&self) -> Option<tokio::task::JoinHandle<()>> {
+        if self.inner.clock.mode() == ClockMode::Manual {
+            return None;
+        }
+        let this = self.clone();
+        let every = self.inner.config.tick;
+        Some(tokio::spawn(async move {
+            let mut interval = tokio::time::interval(every);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                this.tick().await;
+            }
+        }))
+    }
+}
+
+/// Forgets STOPPED tasks, service events and finished (INACTIVE) deployments older than
+/// `cutoff`, deleting their records. The newest COMPLETED deployment of a service is kept
+/// whatever its age: a circuit-breaker rollback returns to it.
+fn purge(st: &mut State, cutoff: DateTime<Utc>, dirty: &mut BTreeSet<Key>) {
+    use berth_core::deploy::{DeploymentStatus, RolloutState};
+    let old = |t: &Option<berth_core::model::Timestamp>| {
+        t.as_ref()
+            .and_then(berth_core::model::Timestamp::to_datetime)
+            .is_some_and(|t| t < cutoff)
+    };
+    for c in st.clusters.values_mut() {
+        let expired: Vec<String> = c
+            .tasks
+            .values()
+            .filter(|t| t.is_stopped() && old(&t.task.stopped_at))
+            .map(|t| t.id().to_string())
+            .collect();
+        for id in expired {
+            if c.remove_task(&id) {
+                dirty.insert(Key::Task(c.name.clone(), id));
+            }
+        }
+        for (name, s) in c.services.iter_mut() {
+            let events = s.events.len();
+            s.events.retain(|e| !old(&e.created_at));
+            let keep = s
+                .deploy
+                .deployments
+                .iter()
+                .filter(|d| d.rollout_state == RolloutState::Completed)
+                .max_by_key(|d| d.created_at)
+                .map(|d| d.id.clone());
+            let deployments = s.deploy.deployments.len();
+            s.deploy.deployments.retain(|d| {
+                d.status != DeploymentStatus::Inactive
+                    || d.updated_at >= cutoff
+                    || keep.as_ref() == Some(&d.id)
+            });
+            if s.events.len() != events || s.deploy.deployments.len() != deployments {
+                dirty.insert(Key::Service(c.name.clone(), name.clone()));
+            }
+        }
+    }
+}
+
+/// Marks tasks to launch and to stop, and returns them for the runtime.
+fn collect_runtime_work(
+    st: &mut State,
+    dirty: &mut BTreeSet<Key>,
+    env: &crate::state::Env,
+    config: &crate::Config,
+) -> (Vec<Launch>, Vec<String>) {
+    let mut todo = Vec::new();
+    for c in st.clusters.values() {
+        for t in c.tasks.values() {
+            if t.is_stopped() {
+                continue;
+            }
+            let launch = !t.launched && t.desired_status() == "RUNNING";
+            let stop = t.launched && !t.stop_sent && t.desired_status() == "STOPPED";
+            if launch || stop {
+                todo.push((c.name.clone(), t.id().to_string(), launch));
+            }
+        }
+    }
+    let mut launches = Vec::new();
+    let mut stops = Vec::new();
+    for (cluster, id, launch) in todo {
+        if launch {
+            let spec = st.clusters[&cluster]
+                .tasks
+                .get(&id)
+                .map(|t| launch::spec(st, env, config, &cluster, t));
+            if let Some(spec) = spec {
+                launches.push(spec);
+            }
+        }
+        let Some(c) = st.clusters.get_mut(&cluster) else {
+            continue;
+        };
+        let Some(t) = c.tasks.get_mut(&id) else {
+            continue;
+        };
+        let from = t.status();
+        if launch {
+            t.launched = true;
+        } else {
+            t.stop_sent = true;
+            t.task.last_status = Some("STOPPING".into());
+            t.task.version = Some(t.task.version.unwrap_or(0) + 1);
+            stops.push(id.clone());
+        }
+        c.retally(&id, from);
+        dirty.insert(Key::Task(cluster, id));
+    }
+    (launches, stops)
+}

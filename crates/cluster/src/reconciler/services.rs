@@ -1,0 +1,599 @@
+//! The per-service step of a reconciler pass: runs the deployment scheduler
+//! ([`berth_core::deploy::step`]) on a service's tasks, places the tasks it starts
+//! ([`berth_core::placement`], DAEMON placement included), stops the ones it retires or that
+//! sit on DRAINING instances (within the deployment limits), and records the service events
+//! (ECS's "has started", "unable to place" …).
+//!
+//! It changes records only (tasks to create, desired statuses, the service's deployments and
+//! events); starting and stopping containers is the runtime's, after the pass commits.
+
+use std::collections::BTreeSet;
+
+use berth_core::deploy as dp;
+use berth_core::model as m;
+use berth_core::placement as pl;
+use chrono::{DateTime, Utc};
+
+use crate::api::resolve_task_definition as resolve;
+use crate::api::{
+    Ids, Launch, NewTask, last_segment, make_task, placement_inputs, request_stop, requirements,
+    ts, zone_of,
+};
+use crate::state::{ClusterRec, Env, Key, ServiceRec, State, TaskDefRec, View};
+
+/// Service events kept per service (DescribeServices shows the newest 100).
+const EVENTS_KEPT: usize = 1000;
+
+fn new_event(st: &mut pl::SplitMix64, now: DateTime<Utc>, message: String) -> m::ServiceEvent {
+    let a = st.next_u64();
+    let b = st.next_u64();
+    m::ServiceEvent {
+        id: Some(format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xffff,
+            b >> 48,
+            b & 0xffff_ffff_ffff
+        )),
+        created_at: Some(ts(now)),
+        message: Some(message),
+    }
+}
+
+fn push_events(
+    rec: &mut ServiceRec,
+    rng: &mut pl::SplitMix64,
+    now: DateTime<Utc>,
+    messages: Vec<String>,
+) {
+    for msg in messages {
+        rec.events.insert(0, new_event(rng, now, msg));
+    }
+    rec.events.truncate(EVENTS_KEPT);
+}
+
+/// Why a service task on a container instance that is not ACTIVE is stopped.
+const DRAINING_REASON: &str = "Task stopped because its container instance is DRAINING.";
+/// Why a daemon task on an instance that no longer matches is stopped.
+const INELIGIBLE_REASON: &str = "Task stopped because its container instance no longer satisfies the service's placement constraints.";
+
+/// Whether a placement rejection only says "no room now" (the instance is otherwise eligible
+/// for a DAEMON task and counts toward its desired count).
+fn only_room(r: &pl::RejectionReason) -> bool {
+    matches!(
+        r,
+        pl::RejectionReason::InsufficientCpu { .. }
+            | pl::RejectionReason::InsufficientMemory { .. }
+            | pl::RejectionReason::InsufficientGpu { .. }
+            | pl::RejectionReason::PortInUse { .. }
+    )
+}
+
+/// What a DAEMON service's placement pass decided before the scheduler step.
+#[derive(Default)]
+struct DaemonPass {
+    /// Eligible instances (the service's desired count).
+    desired: u32,
+    /// Instances to start a daemon task on, in order.
+    starts: Vec<pl::Placement>,
+    /// Tasks to stop now, with the stopped reason.
+    stops: Vec<(String, &'static str)>,
+    /// Tasks left out of the scheduler step (stopping, or on instances that no longer qualify).
+    exclude: BTreeSet<String>,
+    /// Placement could not say (invalid constraints): the event to write.
+    error: Option<String>,
+    /// An eligible instance has no room: ECS's "unable to place" event for it.
+    unplaced: Option<String>,
+}
+
+/// Runs DAEMON placement for one service: which instances get a task, which tasks go (daemon
+/// tasks on a DRAINING instance go last, once no other service task is left there), and how
+/// many instances are eligible.
+fn daemon_pass(
+    c: &ClusterRec,
+    rec: &ServiceRec,
+    name: &str,
+    task: &pl::TaskRequirements,
+    constraints: &[pl::PlacementConstraint],
+    placer: &mut pl::Placer,
+) -> DaemonPass {
+    let mut out = DaemonPass::default();
+    let plan = match placer.place_daemon(task, constraints) {
+        Ok(plan) => plan,
+        Err(e) => {
+            out.error = Some(format!(
+                "(service {name}) was unable to place a task. Reason: {e}."
+            ));
+            return out;
+        }
+    };
+    let mut gone: BTreeSet<String> = BTreeSet::new();
+    for s in &plan.stop {
+        let id = last_segment(&s.task.task_arn).to_string();
+        out.exclude.insert(id.clone());
+        let ci = pl::instance_id(&s.task.container_instance_arn);
+        let (reason, defer) = match &s.reason {
+            pl::DaemonStopReason::InstanceNotActive { .. } => {
+                gone.insert(ci.to_string());
+                // Daemon tasks are stopped last: wait for the other services' tasks there.
+                let others = c.tasks_on(ci).any(|t| {
+                    t.desired_status() == "RUNNING"
+                        && t.service.as_deref().is_some_and(|s| {
+                            s != name
+                                && c.services.get(s).is_some_and(|o| {
+                                    o.deploy.spec.scheduling_strategy
+                                        != dp::SchedulingStrategy::Daemon
+                                })
+                        })
+                });
+                (DRAINING_REASON, others)
+            }
+            pl::DaemonStopReason::NoLongerEligible { .. } => {
+                gone.insert(ci.to_string());
+                (INELIGIBLE_REASON, false)
+            }
+            pl::DaemonStopReason::Duplicate => ("Duplicate daemon task on one instance.", false),
+        };
+        let live = c
+            .tasks
+            .get(&id)
+            .is_some_and(|t| t.desired_status() == "RUNNING" && !t.is_stopped());
+        if live && !defer {
+            out.stops.push((id, reason));
+        }
+    }
+    // Instances that keep a task of this service, plus those that get one or lack only room.
+    let mut kept: BTreeSet<&str> = BTreeSet::new();
+    for id in &rec.tasks {
+        let Some(t) = c.tasks.get(id) else { continue };
+        if t.is_stopped() || out.exclude.contains(id) {
+            if t.is_stopped() {
+                out.exclude.insert(id.clone());
+            }
+            continue;
+        }
+        if let Some(info) = &t.info {
+            let ci = pl::instance_id(&info.container_instance_arn);
+            if !gone.contains(ci) {
+                kept.insert(ci);
+            }
+        }
+    }
+    let mut waiting = 0usize;
+    for r in &plan.rejections {
+        if r.reasons.is_empty() || !r.reasons.iter().all(only_room) {
+            continue;
+        }
+        waiting += 1;
+        if out.unplaced.is_some() {
+            continue;
+        }
+        // ECS's event text for the first instance without room, from a placement over it alone.
+        let ci = pl::instance_id(&r.container_instance_arn);
+        if let Some(i) = c.instances.get(ci) {
+            let mut one = pl::Snapshot::new();
+            one.push_instance(i.ci.clone());
+            for t in c.tasks_on(ci).filter_map(|t| t.info.as_ref()) {
+                one.push_task(t.clone());
+            }
+            let req = pl::PlacementRequest {
+                task: task.clone(),
+                count: 1,
+                placement_constraints: constraints.to_vec(),
+                placement_strategy: Vec::new(),
+            };
+            out.unplaced = pl::Placer::new(&one, 0)
+                .place(&req)
+                .ok()
+                .and_then(|p| p.unplaced)
+                .map(|u| u.service_event(name));
+        }
+    }
+    out.desired = (kept.len() + plan.start.len() + waiting) as u32;
+    out.starts = plan.start;
+    out
+}
+
+/// One reconcile pass for a service: run [`dp::step`] on its tasks, carry out the starts
+/// (placed with `berth_core::placement`, through the pass's shared `placer`) and stops, move
+/// tasks off DRAINING instances within the deployment limits, and record the events.
+///
+/// `placer` is the cluster's placement state for this pass, built on first use and shared by
+/// every service of the cluster, so each service sees the tasks placed before it and a pass
+/// copies the cluster once rather than once per service. A service whose last pass changed
+/// nothing ([`ServiceRec::settled`]) is skipped.
+pub(crate) fn reconcile_service(
+    st: &mut State,
+    env: &Env,
+    cluster: &str,
+    name: &str,
+    now: DateTime<Utc>,
+    dirty: &mut BTreeSet<Key>,
+    placer: &mut Option<pl::Placer>,
+) {
+    let Some(c) = st.clusters.get(cluster) else {
+        return;
+    };
+    let Some(rec) = c.services.get(name) else {
+        return;
+    };
+    if rec.settled {
+        return;
+    }
+    let status = rec.service.status.clone().unwrap_or_default();
+    if status == "INACTIVE" {
+        return;
+    }
+    if status == "DRAINING" {
+        let live: Vec<String> = rec
+            .tasks
+            .iter()
+            .filter(|id| {
+                c.tasks
+                    .get(*id)
+                    .is_some_and(|t| t.desired_status() == "RUNNING" && !t.is_stopped())
+            })
+            .cloned()
+            .collect();
+        let none_left = rec
+            .tasks
+            .iter()
+            .all(|id| c.tasks.get(id).is_none_or(|t| t.is_stopped()));
+        let Some(c) = st.clusters.get_mut(cluster) else {
+            return;
+        };
+        for id in &live {
+            request_stop(
+                c,
+                id,
+                "ServiceSchedulerInitiated",
+                "Service is being deleted",
+                dp::StopCause::ServiceSchedulerInitiated,
+                now,
+            );
+            dirty.insert(Key::Task(cluster.into(), id.clone()));
+        }
+        if none_left {
+            if let Some(rec) = c.services.get_mut(name) {
+                rec.service.status = Some("INACTIVE".into());
+                dirty.insert(Key::Service(cluster.into(), name.into()));
+            }
+        }
+        return;
+    }
+    let daemon = rec.deploy.spec.scheduling_strategy == dp::SchedulingStrategy::Daemon;
+    let primary_td = rec
+        .deploy
+        .primary()
+        .map(|d| d.task_definition.clone())
+        .unwrap_or_default();
+    let Some(td) = resolve(st, &primary_td).cloned() else {
+        tracing::warn!(
+            service = name,
+            task_definition = primary_td,
+            "service task definition not found"
+        );
+        return;
+    };
+    let fargate = rec
+        .service
+        .launch_type
+        .as_ref()
+        .is_some_and(|l| l.as_str() == "FARGATE")
+        || rec
+            .service
+            .capacity_provider_strategy
+            .as_ref()
+            .is_some_and(|s| !s.is_empty());
+    let group = format!("service:{name}");
+    let (cs, ss) = placement_inputs(
+        rec.service.placement_constraints.as_ref(),
+        rec.service.placement_strategy.as_ref(),
+    )
+    .unwrap_or_default();
+    let ss = if ss.is_empty() {
+        pl::PlacementStrategy::service_default()
+    } else {
+        ss
+    };
+    let seed = st.random(dirty);
+    let c = &st.clusters[cluster];
+    let rec = &c.services[name];
+    if !fargate && placer.is_none() {
+        *placer = Some(pl::Placer::new(&View(c), seed));
+    }
+    let mut dpass = DaemonPass::default();
+    if daemon {
+        if let Some(p) = placer.as_mut() {
+            dpass = daemon_pass(c, rec, name, &requirements(&td, &group, None), &cs, p);
+        }
+    }
+    // Service tasks on instances that are not ACTIVE (DRAINING, deregistered): the scheduler
+    // sees them as already stopping, so it starts replacements within maximumPercent; they are
+    // stopped below within minimumHealthyPercent.
+    let mut draining: Vec<String> = Vec::new();
+    let mut snaps: Vec<dp::TaskSnapshot> = Vec::with_capacity(rec.tasks.len());
+    for id in &rec.tasks {
+        let Some(t) = c.tasks.get(id) else { continue };
+        if dpass.exclude.contains(id) {
+            continue;
+        }
+        let mut snap = t.snapshot();
+        let off = !daemon
+            && !t.is_stopped()
+            && !snap.stop_requested
+            && t.info.as_ref().is_some_and(|i| {
+                c.instances
+                    .get(pl::instance_id(&i.container_instance_arn))
+                    .is_some_and(|ci| ci.ci.status != pl::InstanceStatus::Active)
+            });
+        if off {
+            draining.push(id.clone());
+            snap.stop_requested = true;
+        }
+        snaps.push(snap);
+    }
+    let mut deploy_state = rec.deploy.clone();
+    let before = deploy_state.clone();
+    if daemon && dpass.error.is_none() && deploy_state.spec.desired_count != dpass.desired {
+        deploy_state.set_desired_count(dpass.desired, now);
+    }
+    let step = {
+        let mut ids = Ids {
+            st: &mut st.meta.rng,
+        };
+        match dp::step(
+            &deploy_state,
+            &snaps,
+            dp::StepInput {
+                now,
+                capacity: None,
+            },
+            &mut ids,
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(service = name, error = %e, "deployment step failed");
+                return;
+            }
+        }
+    };
+    dirty.insert(Key::Meta);
+    let mut messages = Vec::new();
+    let Some(c) = st.clusters.get_mut(cluster) else {
+        return;
+    };
+    let mut healthy_stopped = 0u32;
+    for s in &step.stop {
+        let (unhealthy, healthy) = c.tasks.get(&s.task_id).map_or((false, false), |t| {
+            let class = dp::classify(&t.snapshot(), &deploy_state.spec, now);
+            (
+                class == dp::TaskClass::Unhealthy,
+                class == dp::TaskClass::Healthy,
+            )
+        });
+        healthy_stopped += u32::from(healthy);
+        let cause = if unhealthy {
+            dp::StopCause::FailedHealthCheck
+        } else {
+            dp::StopCause::ServiceSchedulerInitiated
+        };
+        request_stop(c, &s.task_id, &s.stop_code, &s.reason, cause, now);
+        dirty.insert(Key::Task(cluster.into(), s.task_id.clone()));
+    }
+    // Off DRAINING instances: not-yet-healthy tasks at once, healthy ones while the service
+    // keeps minimumHealthyPercent (counting every healthy task, wherever it runs).
+    let mut extra_stops: Vec<(String, &'static str)> = std::mem::take(&mut dpass.stops);
+    if !draining.is_empty() {
+        let mut healthy_total = snaps
+            .iter()
+            .filter(|s| !s.stop_requested || draining.contains(&s.task_id))
+            .filter(|s| {
+                let mut s = (*s).clone();
+                s.stop_requested = false;
+                dp::classify(&s, &deploy_state.spec, now) == dp::TaskClass::Healthy
+            })
+            .count() as u32;
+        healthy_total = healthy_total.saturating_sub(healthy_stopped);
+        let mut order: Vec<(bool, String)> = draining
+            .iter()
+            .filter_map(|id| {
+                let t = c.tasks.get(id)?;
+                let healthy =
+                    dp::classify(&t.snapshot(), &deploy_state.spec, now) == dp::TaskClass::Healthy;
+                Some((healthy, id.clone()))
+            })
+            .collect();
+        order.sort();
+        for (healthy, id) in order {
+            if healthy {
+                if healthy_total == 0 || healthy_total - 1 < step.limits.min_healthy {
+                    continue;
+                }
+                healthy_total -= 1;
+            }
+            extra_stops.push((id, DRAINING_REASON));
+        }
+    }
+    let mut stopped_extra = Vec::new();
+    for (id, reason) in &extra_stops {
+        request_stop(
+            c,
+            id,
+            "ServiceSchedulerInitiated",
+            reason,
+            dp::StopCause::ServiceSchedulerInitiated,
+            now,
+        );
+        dirty.insert(Key::Task(cluster.into(), id.clone()));
+        stopped_extra.push(id.clone());
+    }
+    let mut started = Vec::new();
+    let mut unplaced = dpass.error.clone();
+    let mut daemon_starts = std::mem::take(&mut dpass.starts).into_iter();
+    let mut n = seed;
+    for start in &step.start {
+        let start_td = resolve_in(&st.families, &start.task_definition)
+            .unwrap_or(&td)
+            .clone();
+        let reqs = requirements(&start_td, &group, None);
+        let placement = match placer.as_mut() {
+            None => None,
+            Some(_) if daemon => match daemon_starts.next() {
+                Some(p) => Some(p),
+                None => break,
+            },
+            Some(p) => {
+                let req = pl::PlacementRequest {
+                    task: reqs.clone(),
+                    count: 1,
+                    placement_constraints: cs.clone(),
+                    placement_strategy: ss.clone(),
+                };
+                match p.place(&req) {
+                    Ok(plan) if !plan.placements.is_empty() => plan.placements.into_iter().next(),
+                    Ok(plan) => {
+                        unplaced = plan.unplaced.map(|u| u.service_event(name));
+                        break;
+                    }
+                    Err(e) => {
+                        unplaced = Some(format!(
+                            "(service {name}) was unable to place a task. Reason: {e}."
+                        ));
+                        break;
+                    }
+                }
+            }
+        };
+        n = n.wrapping_add(1);
+        let Some(c) = st.clusters.get_mut(cluster) else {
+            return;
+        };
+        let az = zone_of(c, env, placement.as_ref(), n);
+        let launch = if fargate {
+            Launch::Fargate(Some("FARGATE".into()))
+        } else {
+            Launch::Ec2
+        };
+        let launch = match (
+            &launch,
+            c.services[name].service.capacity_provider_strategy.as_ref(),
+        ) {
+            (Launch::Fargate(_), Some(s)) if !s.is_empty() => {
+                Launch::Fargate(s[0].capacity_provider.clone())
+            }
+            (Launch::Fargate(_), _) => Launch::Fargate(None),
+            _ => launch,
+        };
+        let tags = c.services[name].service.tags.clone().unwrap_or_default();
+        let propagate = c.services[name]
+            .service
+            .propagate_tags
+            .as_ref()
+            .is_some_and(|p| p.as_str() == "SERVICE");
+        let rec = make_task(
+            env,
+            cluster,
+            now,
+            NewTask {
+                id: start.task_id.clone(),
+                td: &start_td,
+                launch,
+                placement,
+                az,
+                requirements: &reqs,
+                group: group.clone(),
+                started_by: Some(start.deployment_id.clone()),
+                overrides: None,
+                tags: if propagate { tags } else { Vec::new() },
+                service: Some(name.into()),
+            },
+        );
+        c.insert_task(rec);
+        dirty.insert(Key::Task(cluster.into(), start.task_id.clone()));
+        started.push(start.task_id.clone());
+    }
+    let live = snaps
+        .iter()
+        .filter(|t| t.last_status != dp::TaskStatus::Stopped && !t.stop_requested)
+        .count()
+        + started.len();
+    let desired = step.state.spec.desired_count;
+    if unplaced.is_none() && (live as u32) < desired {
+        // The scheduler wanted more tasks than fit: say why, as ECS does. `explain` leaves the
+        // pass's placement state as it is; only a task that fits nowhere is run through `place`
+        // (which then charges nothing) for ECS's event text.
+        let req = pl::PlacementRequest {
+            task: requirements(&td, &group, None),
+            count: 1,
+            placement_constraints: cs.clone(),
+            placement_strategy: ss.clone(),
+        };
+        if daemon {
+            unplaced = dpass.unplaced.clone();
+        } else if let Some(p) = placer.as_mut() {
+            if p.explain(&req).is_ok_and(|e| e.chosen.is_none()) {
+                if let Ok(plan) = p.place(&req) {
+                    unplaced = plan.unplaced.map(|u| u.service_event(name));
+                }
+            }
+        }
+    }
+    let started_prefix = format!("(service {name}) has started ");
+    for e in step.events {
+        if e.starts_with(&started_prefix) {
+            if !started.is_empty() {
+                messages.push(dp::events::started(name, &started));
+            }
+        } else {
+            messages.push(e);
+        }
+    }
+    if !stopped_extra.is_empty() {
+        messages.push(dp::events::stopped(name, &stopped_extra));
+    }
+    let Some(c) = st.clusters.get_mut(cluster) else {
+        return;
+    };
+    let settled = step.start.is_empty()
+        && step.stop.is_empty()
+        && extra_stops.is_empty()
+        && draining.is_empty()
+        && unplaced.is_none()
+        && messages.is_empty()
+        && step.state == before
+        && snaps.iter().all(|s| {
+            matches!(
+                dp::classify(s, &step.state.spec, now),
+                dp::TaskClass::Healthy | dp::TaskClass::Stopped
+            )
+        });
+    let Some(rec) = c.services.get_mut(name) else {
+        return;
+    };
+    if let Some(u) = &unplaced {
+        if rec.last_unplaced.as_ref() != Some(u) {
+            messages.push(u.clone());
+        }
+    }
+    let changed = !messages.is_empty() || rec.last_unplaced != unplaced || step.state != before;
+    rec.last_unplaced = unplaced;
+    if daemon {
+        rec.service.desired_count = Some(step.state.spec.desired_count as i32);
+    }
+    rec.deploy = step.state;
+    rec.settled = settled;
+    push_events(rec, &mut st.meta.rng, now, messages);
+    if changed {
+        dirty.insert(Key::Service(cluster.into(), name.into()));
+    }
+}
+
+fn resolve_in<'a>(
+    families: &'a std::collections::BTreeMap<String, Vec<TaskDefRec>>,
+    arn: &str,
+) -> Option<&'a TaskDefRec> {
+    let (family, rev) = crate::api::parse_task_definition_reference(arn)?;
+    families.get(&family)?.get((rev? as usize).checked_sub(1)?)
+}

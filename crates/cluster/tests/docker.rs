@@ -1,0 +1,318 @@
+//! The Docker runtime against the real engine, with the test image `berth-test/busybox:latest`
+//! (`scripts/docker-setup.sh` builds it). Without an engine these tests say so and pass, unless
+//! `CI` is set: there the engine is part of the machine and its absence fails them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_cluster::docker::DockerRuntime;
+use berth_cluster::runtime::Runtime;
+use berth_cluster::{Cluster, Config};
+use serde_json::{Value, json};
+
+use crate::support::call;
+
+const IMAGE: &str = "berth-test/busybox:latest";
+
+async fn docker_cluster(dir: &std::path::Path, instance: &str) -> Option<Cluster> {
+    docker_cluster_with(dir, instance).await.map(|(c, _)| c)
+}
+
+/// The cluster and its background reconciler (abort it to let the cluster go).
+async fn docker_cluster_with(
+    dir: &std::path::Path,
+    instance: &str,
+) -> Option<(Cluster, tokio::task::JoinHandle<()>)> {
+    let rt = match DockerRuntime::connect(instance).await {
+        Ok(rt) => rt,
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI needs a Docker engine: {e}"
+            );
+            eprintln!("skipped: no Docker engine ({e})");
+            return None;
+        }
+    };
+    let rt: Arc<dyn Runtime> = Arc::new(rt);
+    let c = Cluster::open_with_runtime(
+        Config {
+            data_dir: Some(dir.into()),
+            ..Config::default()
+        },
+        rt,
+    )
+    .await
+    .unwrap();
+    let reconciler = c.spawn_reconciler().unwrap();
+    Some((c, reconciler))
+}
+
+fn task(c: &Cluster, arn: &str) -> Value {
+    call(c, "DescribeTasks", json!({"tasks": [arn]}))["tasks"][0].clone()
+}
+
+async fn wait_for(c: &Cluster, arn: &str, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let t = task(c, arn);
+        if f(&t) {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "{what}: {t:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn instance_id(tag: &str) -> String {
+    format!("test-{tag}-{}", std::process::id())
+}
+
+fn cleanup(instance: &str) {
+    let out = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=dev.berth.instance={instance}"),
+        ])
+        .output();
+    if let Ok(out) = out {
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        if !ids.is_empty() {
+            let _ = std::process::Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&ids)
+                .output();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_httpd_task_answers_on_its_reported_binding_and_an_exit_code_stops_its_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let instance = instance_id("httpd");
+    let Some(c) = docker_cluster(dir.path(), &instance).await else {
+        return;
+    };
+    call(
+        &c,
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [{
+            "name": "httpd", "image": IMAGE, "memory": 64,
+            "command": ["httpd", "-f", "-p", "8080", "-h", "/www"], "stopTimeout": 2,
+            "portMappings": [{"containerPort": 8080}]
+        }]}),
+    );
+    call(
+        &c,
+        "RegisterTaskDefinition",
+        json!({"family": "exit3", "containerDefinitions": [{
+            "name": "main", "image": IMAGE, "memory": 64,
+            "command": ["sh", "-c", "echo bye; exit 3"]
+        }]}),
+    );
+    let web = call(&c, "RunTask", json!({"taskDefinition": "web"}))["tasks"][0]["taskArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let exit = call(&c, "RunTask", json!({"taskDefinition": "exit3"}))["tasks"][0]["taskArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = wait_for(&c, &web, "web RUNNING", |t| t["lastStatus"] == "RUNNING").await;
+    let b = &t["containers"][0]["networkBindings"][0];
+    assert_eq!(b["bindIP"], "127.0.0.1", "{t:#}");
+    assert_eq!(b["containerPort"], 8080);
+    let port = b["hostPort"].as_i64().unwrap();
+    let body = http_get(port as u16).await;
+    assert!(body.contains("hello"), "{body}");
+    assert!(t["containers"][0]["runtimeId"].as_str().unwrap().len() >= 12);
+
+    let t = wait_for(&c, &exit, "exit3 STOPPED", |t| t["lastStatus"] == "STOPPED").await;
+    assert_eq!(t["containers"][0]["exitCode"], 3, "{t:#}");
+    assert_eq!(t["stopCode"], "EssentialContainerExited");
+    assert_eq!(t["stoppedReason"], "Essential container in task exited");
+
+    call(&c, "StopTask", json!({"task": web}));
+    let t = wait_for(&c, &web, "web STOPPED", |t| t["lastStatus"] == "STOPPED").await;
+    assert_eq!(t["stopCode"], "UserInitiated", "{t:#}");
+    cleanup(&instance);
+}
+
+async fn http_get(port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out).await;
+            if !out.is_empty() {
+                return out;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing answers on 127.0.0.1:{port}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn run(c: &Cluster, td: &str) -> String {
+    call(c, "RunTask", json!({"taskDefinition": td}))["tasks"][0]["taskArn"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn container<'a>(t: &'a Value, name: &str) -> &'a Value {
+    t["containers"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no container {name}: {t:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn awsvpc_containers_share_localhost_and_depends_on_orders_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let instance = instance_id("awsvpc");
+    let Some(c) = docker_cluster(dir.path(), &instance).await else {
+        return;
+    };
+    call(
+        &c,
+        "RegisterTaskDefinition",
+        json!({"family": "pair", "networkMode": "awsvpc", "containerDefinitions": [
+            {"name": "init", "image": IMAGE, "memory": 32, "essential": false,
+             "command": ["sh", "-c", "sleep 1; exit 0"]},
+            {"name": "web", "image": IMAGE, "memory": 64, "stopTimeout": 2,
+             "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
+             "portMappings": [{"containerPort": 8080}],
+             "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}]},
+            {"name": "client", "image": IMAGE, "memory": 32, "essential": false,
+             "command": ["sh", "-c", "sleep 1; wget -qO- http://127.0.0.1:8080/ | grep -q hello"],
+             "dependsOn": [{"containerName": "web", "condition": "START"}]}
+        ]}),
+    );
+    let arn = call(
+        &c,
+        "RunTask",
+        json!({"taskDefinition": "pair", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}}),
+    )["tasks"][0]["taskArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = wait_for(&c, &arn, "client done", |t| {
+        t["containers"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["name"] == "client" && c["lastStatus"] == "STOPPED")
+        })
+    })
+    .await;
+    assert_eq!(container(&t, "init")["exitCode"], 0, "{t:#}");
+    assert_eq!(
+        container(&t, "client")["exitCode"],
+        0,
+        "client reached web on localhost: {t:#}"
+    );
+    assert_eq!(container(&t, "web")["lastStatus"], "RUNNING", "{t:#}");
+    assert_eq!(t["lastStatus"], "RUNNING", "{t:#}");
+    // The web container started only after init exited 0.
+    let inspect = |id: &str, what: &str| -> String {
+        let out = std::process::Command::new("docker")
+            .args(["inspect", "-f", what, id])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let init_finished = inspect(
+        container(&t, "init")["runtimeId"].as_str().unwrap(),
+        "{{.State.FinishedAt}}",
+    );
+    let web_started = inspect(
+        container(&t, "web")["runtimeId"].as_str().unwrap(),
+        "{{.State.StartedAt}}",
+    );
+    assert!(
+        web_started > init_finished,
+        "web {web_started} before init ended {init_finished}"
+    );
+    // Its port is published (by the pause container) on 127.0.0.1.
+    let b = &container(&t, "web")["networkBindings"][0];
+    assert_eq!(b["bindIP"], "127.0.0.1");
+    let body = http_get(b["hostPort"].as_i64().unwrap() as u16).await;
+    assert!(body.contains("hello"), "{body}");
+    call(&c, "StopTask", json!({"task": arn}));
+    wait_for(&c, &arn, "STOPPED", |t| t["lastStatus"] == "STOPPED").await;
+    cleanup(&instance);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_image_fails_the_task_and_a_restart_re_adopts_running_containers() {
+    let dir = tempfile::tempdir().unwrap();
+    let instance = instance_id("adopt");
+    let Some((c, reconciler)) = docker_cluster_with(dir.path(), &instance).await else {
+        return;
+    };
+    call(
+        &c,
+        "RegisterTaskDefinition",
+        json!({"family": "nope", "containerDefinitions": [
+            {"name": "app", "image": "berth-test/nope:1", "memory": 32}]}),
+    );
+    call(
+        &c,
+        "RegisterTaskDefinition",
+        json!({"family": "sleeper", "containerDefinitions": [
+            {"name": "app", "image": IMAGE, "memory": 32, "command": ["sleep", "600"], "stopTimeout": 1}]}),
+    );
+    let nope = run(&c, "nope");
+    let t = wait_for(&c, &nope, "nope STOPPED", |t| t["lastStatus"] == "STOPPED").await;
+    assert_eq!(t["stopCode"], "TaskFailedToStart", "{t:#}");
+    let reason = t["containers"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("CannotPullContainerError: "), "{t:#}");
+
+    let arn = run(&c, "sleeper");
+    let t = wait_for(&c, &arn, "RUNNING", |t| t["lastStatus"] == "RUNNING").await;
+    let id = t["containers"][0]["runtimeId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Berth dies: its reconciler stops and its state goes; the containers keep running.
+    reconciler.abort();
+    let _ = reconciler.await;
+    drop(c);
+    // A new Berth on the same data directory (the old one's drivers are gone with its runtime).
+    let c = docker_cluster(dir.path(), &instance).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let t = task(&c, &arn);
+    assert_eq!(t["lastStatus"], "RUNNING", "{t:#}");
+    assert_eq!(t["containers"][0]["runtimeId"], id.as_str());
+    let out = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=dev.berth.instance={instance}"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .count(),
+        1
+    );
+    // The adopted task still stops.
+    call(&c, "StopTask", json!({"task": arn}));
+    let t = wait_for(&c, &arn, "STOPPED", |t| t["lastStatus"] == "STOPPED").await;
+    assert_eq!(t["stopCode"], "UserInitiated");
+    cleanup(&instance);
+}
