@@ -10,13 +10,13 @@
 # Needs no stdin and no network beyond the Python package index (first run) and 127.0.0.1.
 #
 # Environment: BERTH_BIN (server binary, default target/debug/berth), AWS_TESTS_TIMEOUT (seconds
-# for the whole pytest run, default 900), PYTHON (interpreter for the venv, default python3).
+# for the whole pytest run, default 1500), PYTHON (interpreter for the venv, default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=.venv
 req=tests/aws/requirements.txt
-timeout_s=${AWS_TESTS_TIMEOUT:-900}
+timeout_s=${AWS_TESTS_TIMEOUT:-1500}
 python=${PYTHON:-python3}
 
 step() { printf '\n==> %s\n' "$*"; }

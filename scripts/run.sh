@@ -5,7 +5,8 @@
 #
 # Installs what it needs: the wasm32-unknown-unknown target (rustup). wasm-opt comes from npm's
 # `binaryen` package when npm is there (cargo xtask dist installs it into target/tools); without
-# npm the dashboard ships unoptimised (bigger, same behaviour).
+# npm the dashboard ships unoptimised (bigger, same behaviour). Starts dockerd when it is installed
+# but not running (scripts/docker-setup.sh --no-install --no-image); never fails without Docker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 die() { echo "error: $*" >&2; exit 2; }
@@ -14,4 +15,7 @@ command -v rustup >/dev/null 2>&1 || die "rustup is required to add the wasm32-u
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown </dev/null
 cargo xtask dist </dev/null
 cargo build --release --locked -p berth </dev/null
+# The Docker runtime when an engine answers (dockerd is started if installed); else berth falls back to the simulated one.
+scripts/docker-setup.sh --no-install --no-image </dev/null ||
+  echo "note: no Docker engine answers; berth will run tasks with the simulated runtime" >&2
 exec target/release/berth serve "$@"

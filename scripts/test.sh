@@ -31,11 +31,15 @@ cargo build -p berth-core --target wasm32-unknown-unknown --locked
 cargo build -p berth-wasm-probe --target wasm32-unknown-unknown --release --locked
 cargo clippy -p berth-web -p berth-tools --target wasm32-unknown-unknown --locked -- -D warnings
 
+step "a Docker engine and the test image berth-test/busybox (scripts/docker-setup.sh; the Docker runtime's tests need both)"
+scripts/docker-setup.sh
+
 step "cargo test (unit, integration, doc tests; native-vs-wasm comparison included)"
 cargo test --workspace --locked
 
-step "the real AWS CLI and boto3 against berth serve (tests/aws, venv in .venv)"
+step "the real AWS CLI and boto3 against berth serve (tests/aws, venv in .venv; test_docker.py against the Docker runtime)"
 cargo build -p berth --locked
+scripts/docker-setup.sh
 scripts/aws-tests.sh
 
 step "the dashboard in Chromium (e2e/, Playwright; builds the dashboard and the release server)"

@@ -33,6 +33,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::Cluster;
+use crate::runtime::LiveContainer;
 use crate::state::{ClusterRec, TaskRec};
 
 /// What the task metadata endpoint serves for one token.
@@ -112,14 +113,36 @@ impl Cluster {
         let td = &crate::api::resolve_task_definition(&st, td_arn)?.td;
         let view = TaskView::new(c, t, td);
         view.defs.get(index)?;
+        // The runtime knows its containers ahead of the state (a container asks about itself
+        // as soon as it starts; the state follows on the next reconciler pass).
+        let live = self.inner.runtime.live(task_id);
+        let live_id = |name: Option<&str>| {
+            live.iter()
+                .find(|l| Some(l.name.as_str()) == name && !l.docker_id.is_empty())
+                .map(|l| l.docker_id.clone())
+        };
         let docker_ids = (0..view.defs.len())
-            .filter_map(|i| view.container(i).and_then(|ct| ct.runtime_id.clone()))
+            .filter_map(|i| {
+                view.container(i)
+                    .and_then(|ct| ct.runtime_id.clone())
+                    .or_else(|| live_id(view.defs[i].name.as_deref()))
+            })
             .collect();
+        let mut container = view.container_json(index);
+        overlay(&mut container, &live);
+        let mut task = view.task_json(now, false);
+        let mut task_with_tags = view.task_json(now, true);
+        for t in [&mut task, &mut task_with_tags] {
+            overlay_task(t, &live);
+        }
         Some(TaskMetadata {
-            container: view.container_json(index),
-            task: view.task_json(now, false),
-            task_with_tags: view.task_json(now, true),
-            docker_id: view.container(index).and_then(|ct| ct.runtime_id.clone()),
+            container,
+            task,
+            task_with_tags,
+            docker_id: view
+                .container(index)
+                .and_then(|ct| ct.runtime_id.clone())
+                .or_else(|| live_id(view.defs[index].name.as_deref())),
             docker_ids,
         })
     }
@@ -550,6 +573,68 @@ fn go_float(v: f64) -> Value {
 
 /// A stored timestamp as Go's `time.RFC3339Nano` in UTC (`2020-10-02T00:15:07.620912337Z`,
 /// trailing zeros of the fraction trimmed, none for whole seconds).
+/// Puts what the runtime knows now over a container JSON built from the state.
+fn overlay(j: &mut Value, live: &[LiveContainer]) {
+    let Some(obj) = j.as_object_mut() else { return };
+    let name = obj.get("Name").and_then(Value::as_str).unwrap_or_default();
+    let Some(l) = live.iter().find(|l| l.name == name) else {
+        return;
+    };
+    if l.docker_id.is_empty() {
+        return;
+    }
+    obj.insert("DockerId".into(), l.docker_id.clone().into());
+    obj.insert("DockerName".into(), l.docker_name.clone().into());
+    if let Some(id) = &l.image_id {
+        obj.insert("ImageID".into(), id.clone().into());
+    }
+    obj.insert("KnownStatus".into(), l.known_status.clone().into());
+    for (key, at) in [
+        ("CreatedAt", l.created_at),
+        ("StartedAt", l.started_at),
+        ("FinishedAt", l.finished_at),
+    ] {
+        if let Some(at) = at {
+            obj.insert(key.into(), rfc3339_nano_of(at).into());
+        }
+    }
+    if let Some(code) = l.exit_code {
+        obj.insert("ExitCode".into(), code.into());
+    }
+}
+
+/// [`overlay`] over every container of a task JSON, and the task's known status from them
+/// (the lowest of its containers', as the agent computes it) when that is further along.
+fn overlay_task(j: &mut Value, live: &[LiveContainer]) {
+    let Some(containers) = j.get_mut("Containers").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for c in containers.iter_mut() {
+        overlay(c, live);
+    }
+    let rank = |s: &str| match s {
+        "NONE" => 0,
+        "PULLED" | "MANIFEST_PULLED" => 1,
+        "CREATED" => 2,
+        "RUNNING" => 3,
+        _ => 4,
+    };
+    let lowest = containers
+        .iter()
+        .filter_map(|c| c.get("KnownStatus").and_then(Value::as_str))
+        .min_by_key(|s| rank(s))
+        .map(str::to_string);
+    if let (Some(lowest), Some(obj)) = (lowest, j.as_object_mut()) {
+        let now = obj
+            .get("KnownStatus")
+            .and_then(Value::as_str)
+            .map_or(0, rank);
+        if rank(&lowest) > now {
+            obj.insert("KnownStatus".into(), lowest.into());
+        }
+    }
+}
+
 fn rfc3339_nano(t: &m::Timestamp) -> Option<String> {
     t.to_datetime().map(rfc3339_nano_of)
 }
@@ -614,6 +699,48 @@ mod tests {
             json!({"taskDefinition": "web", "tags": [{"key": "env", "value": "dev"}]}),
         );
         task_id(r["tasks"][0]["taskArn"].as_str().unwrap())
+    }
+
+    #[test]
+    fn the_runtime_s_live_view_wins_over_the_state() {
+        let mut task = json!({"KnownStatus": "NONE", "Containers": [
+            {"Name": "app", "DockerId": "", "DockerName": "", "KnownStatus": "NONE"},
+            {"Name": "side", "DockerId": "", "KnownStatus": "NONE"}
+        ]});
+        let at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.5Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let live = vec![
+            LiveContainer {
+                name: "app".into(),
+                docker_id: "d1".into(),
+                docker_name: "ecs-web-1-app-00".into(),
+                image_id: Some("sha256:1".into()),
+                known_status: "RUNNING".into(),
+                started_at: Some(at),
+                ..LiveContainer::default()
+            },
+            LiveContainer {
+                name: "side".into(),
+                docker_id: "d2".into(),
+                known_status: "CREATED".into(),
+                ..LiveContainer::default()
+            },
+        ];
+        overlay_task(&mut task, &live);
+        let app = &task["Containers"][0];
+        assert_eq!(app["DockerId"], "d1");
+        assert_eq!(app["DockerName"], "ecs-web-1-app-00");
+        assert_eq!(app["ImageID"], "sha256:1");
+        assert_eq!(app["StartedAt"], "2026-01-02T03:04:05.5Z");
+        assert_eq!(
+            task["KnownStatus"], "CREATED",
+            "the lowest of its containers"
+        );
+        // Nothing live: the state's answer stands.
+        let mut j = json!({"Name": "app", "DockerId": "x"});
+        overlay(&mut j, &[]);
+        assert_eq!(j["DockerId"], "x");
     }
 
     #[test]

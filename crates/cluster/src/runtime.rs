@@ -83,6 +83,30 @@ pub struct Binding {
     pub protocol: String,
 }
 
+/// What a runtime knows about a container right now, ahead of the cluster's state (which
+/// follows on the next reconciler pass): what the task metadata endpoint answers from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LiveContainer {
+    /// The task definition's container name.
+    pub name: String,
+    /// The engine's container id.
+    pub docker_id: String,
+    /// The engine's container name (`ecs-<family>-<rev>-<name>-<hex>`).
+    pub docker_name: String,
+    /// The image id (`sha256:…`), when known.
+    pub image_id: Option<String>,
+    /// The agent's status name: `CREATED`, `RUNNING` or `STOPPED`.
+    pub known_status: String,
+    /// When it was created, started and finished.
+    pub created_at: Option<DateTime<Utc>>,
+    /// When it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Its exit code, once stopped.
+    pub exit_code: Option<i32>,
+}
+
 /// What a runtime knows about one container of a task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerReport {
@@ -245,6 +269,11 @@ pub trait Runtime: Send + Sync {
     /// Fault injection, when the runtime supports it.
     fn faults(&self) -> Option<&dyn Faults> {
         None
+    }
+    /// The containers of a task as the runtime knows them now (empty for runtimes without
+    /// containers).
+    fn live(&self, _task_id: &str) -> Vec<LiveContainer> {
+        Vec::new()
     }
     /// The engine's statistics of these containers (by runtime id), as Docker's stats JSON;
     /// runtimes without containers have none.

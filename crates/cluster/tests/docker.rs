@@ -68,6 +68,15 @@ fn instance_id(tag: &str) -> String {
     format!("test-{tag}-{}", std::process::id())
 }
 
+/// Removes the test's containers when dropped, also when an assertion failed.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        cleanup(&self.0);
+    }
+}
+
 fn cleanup(instance: &str) {
     let out = std::process::Command::new("docker")
         .args([
@@ -95,6 +104,7 @@ fn cleanup(instance: &str) {
 async fn an_httpd_task_answers_on_its_reported_binding_and_an_exit_code_stops_its_task() {
     let dir = tempfile::tempdir().unwrap();
     let instance = instance_id("httpd");
+    let _cleanup = Cleanup(instance.clone());
     let Some(c) = docker_cluster(dir.path(), &instance).await else {
         return;
     };
@@ -140,7 +150,6 @@ async fn an_httpd_task_answers_on_its_reported_binding_and_an_exit_code_stops_it
     call(&c, "StopTask", json!({"task": web}));
     let t = wait_for(&c, &web, "web STOPPED", |t| t["lastStatus"] == "STOPPED").await;
     assert_eq!(t["stopCode"], "UserInitiated", "{t:#}");
-    cleanup(&instance);
 }
 
 async fn http_get(port: u16) -> String {
@@ -183,6 +192,7 @@ fn container<'a>(t: &'a Value, name: &str) -> &'a Value {
 async fn awsvpc_containers_share_localhost_and_depends_on_orders_starts() {
     let dir = tempfile::tempdir().unwrap();
     let instance = instance_id("awsvpc");
+    let _cleanup = Cleanup(instance.clone());
     let Some(c) = docker_cluster(dir.path(), &instance).await else {
         return;
     };
@@ -251,13 +261,13 @@ async fn awsvpc_containers_share_localhost_and_depends_on_orders_starts() {
     assert!(body.contains("hello"), "{body}");
     call(&c, "StopTask", json!({"task": arn}));
     wait_for(&c, &arn, "STOPPED", |t| t["lastStatus"] == "STOPPED").await;
-    cleanup(&instance);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_image_fails_the_task_and_a_restart_re_adopts_running_containers() {
     let dir = tempfile::tempdir().unwrap();
     let instance = instance_id("adopt");
+    let _cleanup = Cleanup(instance.clone());
     let Some((c, reconciler)) = docker_cluster_with(dir.path(), &instance).await else {
         return;
     };
@@ -314,5 +324,4 @@ async fn a_missing_image_fails_the_task_and_a_restart_re_adopts_running_containe
     call(&c, "StopTask", json!({"task": arn}));
     let t = wait_for(&c, &arn, "STOPPED", |t| t["lastStatus"] == "STOPPED").await;
     assert_eq!(t["stopCode"], "UserInitiated");
-    cleanup(&instance);
 }

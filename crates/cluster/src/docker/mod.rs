@@ -38,8 +38,8 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::runtime::{
-    Adopt, Binding, BoxFuture, ContainerLaunch, ContainerReport, Launch, Runtime, RuntimeError,
-    RuntimeEvent,
+    Adopt, Binding, BoxFuture, ContainerLaunch, ContainerReport, Launch, LiveContainer, Runtime,
+    RuntimeError, RuntimeEvent,
 };
 
 pub use spec::{LABEL_CONTAINER, LABEL_INSTANCE, LABEL_ROLE, LABEL_TASK_ID as LABEL_TASK};
@@ -70,6 +70,8 @@ struct Shared {
     tasks: Mutex<HashMap<String, mpsc::UnboundedSender<Msg>>>,
     /// Docker container id → task id.
     owners: Mutex<HashMap<String, String>>,
+    /// Task id → its containers as they are now (for the task metadata endpoint).
+    live: Mutex<HashMap<String, Vec<LiveContainer>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -139,6 +141,7 @@ impl DockerRuntime {
             queue: Mutex::new(Vec::new()),
             tasks: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
+            live: Mutex::new(HashMap::new()),
         });
         tokio::spawn(pump_events(Arc::downgrade(&shared)));
         Ok(DockerRuntime { shared })
@@ -262,7 +265,9 @@ struct Ctr {
     exit_code: Option<i32>,
     reason: Option<String>,
     health: Option<String>,
+    created_at: Option<DateTime<Utc>>,
     started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
     last_restart: Option<DateTime<Utc>>,
     bindings: Vec<Binding>,
     host_ports: Vec<spec::PortPlan>,
@@ -296,6 +301,8 @@ struct Driver {
     ctrs: Vec<Ctr>,
     deps: Vec<Vec<(usize, spec::Condition)>>,
     pause: Option<String>,
+    /// Image reference → its id.
+    image_ids: HashMap<String, String>,
     running_reported: bool,
     stopping: bool,
     health_reported: Option<bool>,
@@ -358,7 +365,9 @@ impl Driver {
                 exit_code: None,
                 reason: None,
                 health: c.health_check.then(|| "UNKNOWN".to_string()),
+                created_at: None,
                 started_at: None,
+                finished_at: None,
                 last_restart: None,
                 bindings: Vec::new(),
                 host_ports: Vec::new(),
@@ -372,6 +381,7 @@ impl Driver {
             ctrs,
             deps: Vec::new(),
             pause: None,
+            image_ids: HashMap::new(),
             running_reported: false,
             stopping: false,
             health_reported: None,
@@ -380,6 +390,32 @@ impl Driver {
 
     fn task_id(&self) -> String {
         self.launch.task_id.clone()
+    }
+
+    /// Shares the containers' current state with the task metadata endpoint.
+    fn publish(&self) {
+        let live = self
+            .ctrs
+            .iter()
+            .map(|c| LiveContainer {
+                name: c.launch.name.clone(),
+                docker_id: c.id.clone().unwrap_or_default(),
+                docker_name: c.docker_name.clone(),
+                image_id: self.image_ids.get(&c.launch.image).cloned(),
+                known_status: match (c.phase, &c.id) {
+                    (Phase::Waiting, Some(_)) => "CREATED",
+                    (Phase::Waiting, None) => "NONE",
+                    (Phase::Running, _) => "RUNNING",
+                    (Phase::Stopped, _) => "STOPPED",
+                }
+                .into(),
+                created_at: c.created_at,
+                started_at: c.started_at,
+                finished_at: c.finished_at,
+                exit_code: c.exit_code,
+            })
+            .collect();
+        lock(&self.shared.live).insert(self.task_id(), live);
     }
 
     fn start_failed(&mut self, reason: String) {
@@ -405,7 +441,10 @@ impl Driver {
         images.sort();
         images.dedup();
         for image in images {
-            if self.shared.docker.inspect_image(&image).await.is_ok() {
+            if let Ok(info) = self.shared.docker.inspect_image(&image).await {
+                if let Some(id) = info.id {
+                    self.image_ids.insert(image, id);
+                }
                 continue;
             }
             let (from, tag) = split_image(&image);
@@ -421,7 +460,14 @@ impl Driver {
                 Ok::<(), bollard::errors::Error>(())
             };
             let err = match tokio::time::timeout(PULL_TIMEOUT, pull).await {
-                Ok(Ok(())) => continue,
+                Ok(Ok(())) => {
+                    if let Ok(Some(id)) =
+                        self.shared.docker.inspect_image(&image).await.map(|i| i.id)
+                    {
+                        self.image_ids.insert(image, id);
+                    }
+                    continue;
+                }
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => format!("timed out after {} s", PULL_TIMEOUT.as_secs()),
             };
@@ -512,15 +558,16 @@ impl Driver {
         match result {
             Ok(()) => {
                 c.phase = Phase::Running;
-                c.started_at = Some(Utc::now());
             }
             Err(reason) => {
                 c.phase = Phase::Stopped;
+                c.finished_at = Some(Utc::now());
                 c.reason = Some(reason);
             }
         }
         self.shared
             .report(&self.launch.task_id, self.ctrs[i].report());
+        self.publish();
         if self.ctrs[i].phase == Phase::Running {
             self.follow_logs(i, None);
         }
@@ -873,7 +920,9 @@ impl Driver {
         c.exit_code = None;
         c.reason = None;
         c.last_restart = Some(Utc::now());
+        c.finished_at = None;
         self.follow_logs(i, Some(Utc::now()));
+        self.publish();
         true
     }
 
@@ -1073,6 +1122,7 @@ impl Driver {
         }
         self.stop_all().await;
         lock(&self.shared.tasks).remove(&self.launch.task_id);
+        lock(&self.shared.live).remove(&self.launch.task_id);
     }
 
     /// Measures the task's CPU and memory from the engine's stats, in the background.
@@ -1152,6 +1202,7 @@ impl Driver {
         if a.stopping {
             self.stopping = true;
         }
+        self.publish();
     }
 }
 
@@ -1281,6 +1332,13 @@ impl Runtime for DockerRuntime {
                 Err(RuntimeError::UnknownTask(task_id))
             }
         })
+    }
+
+    fn live(&self, task_id: &str) -> Vec<LiveContainer> {
+        lock(&self.shared.live)
+            .get(task_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn stats(&self, ids: Vec<String>) -> BoxFuture<'_, HashMap<String, Value>> {
