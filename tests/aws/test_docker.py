@@ -831,3 +831,38 @@ def test_missing_image_is_cannot_pull_container_error(berth):
     assert c.get("reason", "").startswith("CannotPullContainerError"), c
     assert t["stopCode"] == "TaskFailedToStart", t
     assert not task_containers(arn, running_only=True)
+
+
+def test_engine_stats_become_the_task_and_service_metrics(berth):
+    """A busy container's CPU, from Docker's stats, is what CloudWatch answers for its task and
+    service (the generated series is off with the Docker runtime)."""
+    b = berth()
+    b.register("busy", [ctr("main", ["sh", "-c", "while :; do :; done"], cpu=256)])
+    b.ecs.create_service(serviceName="busy", taskDefinition="busy", desiredCount=1, launchType="EC2")
+    [t] = b.wait_service_running("busy", 1)
+    tid = task_id(t["taskArn"])
+    cw = client("cloudwatch", b.url)
+    now = time.time()
+
+    def stat(metric, namespace, dims):
+        out = cw.get_metric_statistics(
+            Namespace=namespace, MetricName=metric, Dimensions=[{"Name": k, "Value": v} for k, v in dims],
+            StartTime=datetime.utcfromtimestamp(now - 600), EndTime=datetime.utcfromtimestamp(time.time() + 120),
+            Period=60, Statistics=["Maximum"],
+        )
+        return [p["Maximum"] for p in out["Datapoints"]]
+
+    task_dims = [("ClusterName", "default"), ("TaskDefinitionFamily", "busy"), ("TaskId", tid)]
+    # Sampled every 15 s: a busy loop uses about one CPU (1024 units), far above the 256 reserved.
+    units = b.wait("a CpuUtilized sample of the busy task",
+                   lambda: (lambda v: v if v else None)(stat("CpuUtilized", "ECS/ContainerInsights", task_dims)),
+                   timeout=60, interval=2)
+    assert max(units) > 300, units
+    pct = stat("CPUUtilization", "AWS/ECS", [("ClusterName", "default"), ("ServiceName", "busy")])
+    assert pct and max(pct) > 100, f"percent of the 256 reserved units: {pct}"
+    mem = stat("MemoryUtilized", "ECS/ContainerInsights", task_dims)
+    assert mem and 0 < max(mem) < 64, mem
+    # Nothing generated for minutes before the task ran.
+    assert stat("CpuUtilized", "ECS/ContainerInsights", [("ClusterName", "default"), ("TaskDefinitionFamily", "busy"),
+                                                         ("TaskId", "0" * 32)]) == []
+    b.ecs.update_service(service="busy", desiredCount=0)
