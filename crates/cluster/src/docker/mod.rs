@@ -617,14 +617,23 @@ impl Driver {
         let id = created.id;
         lock(&self.shared.owners).insert(id.clone(), self.task_id());
         self.ctrs[i].id = Some(id.clone());
-        self.shared
+        self.ctrs[i].created_at = Some(Utc::now());
+        // Its process may ask the metadata endpoint about itself before start returns.
+        self.ctrs[i].started_at = Some(Utc::now());
+        self.ctrs[i].phase = Phase::Running;
+        self.publish();
+        let started = self
+            .shared
             .docker
             .start_container(
                 &id,
                 None::<bollard::query_parameters::StartContainerOptions>,
             )
-            .await
-            .map_err(|e| engine_error("CannotStartContainerError", e))?;
+            .await;
+        if let Err(e) = started {
+            self.ctrs[i].started_at = None;
+            return Err(engine_error("CannotStartContainerError", e));
+        }
         self.refresh_bindings(i).await;
         Ok(())
     }
@@ -927,8 +936,10 @@ impl Driver {
     }
 
     async fn after_stop(&mut self, i: usize) {
+        self.ctrs[i].finished_at.get_or_insert_with(Utc::now);
         self.shared
             .report(&self.launch.task_id, self.ctrs[i].report());
+        self.publish();
         if self.ctrs[i].launch.essential {
             self.essential_exited(i);
         }
@@ -1011,10 +1022,12 @@ impl Driver {
                     }
                 }
                 self.ctrs[i].phase = Phase::Stopped;
+                self.ctrs[i].finished_at.get_or_insert_with(Utc::now);
                 self.shared
                     .report(&self.launch.task_id, self.ctrs[i].report());
             }
         }
+        self.publish();
         // Let the log followers drain what the containers printed last.
         for c in &mut self.ctrs {
             if let Some(h) = c.logs.take() {
@@ -1165,6 +1178,7 @@ impl Driver {
     async fn finish_failed(&mut self, reason: String) {
         self.start_failed(reason);
         lock(&self.shared.tasks).remove(&self.launch.task_id);
+        lock(&self.shared.live).remove(&self.launch.task_id);
     }
 
     /// Takes over containers a previous Berth started.
