@@ -136,6 +136,8 @@ impl Cluster {
             account: config.account.clone(),
             seed: config.seed,
             refuse_host_access: runtime.name() != "sim" && !config.allow_host_access,
+            task_healthy_after_secs: u32::try_from(config.task_healthy_after.as_secs())
+                .unwrap_or(u32::MAX),
         };
         let records = store.load()?;
         let fresh = records.is_empty();

@@ -28,6 +28,8 @@ pub struct Env {
     /// Whether launches that reach beyond the container are refused (a runtime that touches
     /// the host, without `--allow-host-access`).
     pub refuse_host_access: bool,
+    /// How long a service task without a health signal must run to count as healthy (ECS: 40 s).
+    pub task_healthy_after_secs: u32,
 }
 
 impl Env {
@@ -327,6 +329,9 @@ pub struct ServiceRec {
     /// current desired count stands in).
     #[serde(default)]
     pub metric_base: Option<i32>,
+    /// When it became INACTIVE (the reconciler forgets it after the cluster's retention).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactive_since: Option<DateTime<Utc>>,
 }
 
 /// A task-definition revision.

@@ -425,3 +425,76 @@ async fn scheduled_actions_fire_on_the_cluster_clock_and_survive_a_restart() {
         "ObjectNotFoundException"
     );
 }
+
+/// Target tracking on CPU at 50 % for `web` (1–10 tasks).
+fn track_cpu(c: &Cluster) {
+    aas(
+        c,
+        "RegisterScalableTarget",
+        with(key(), json!({"MinCapacity": 1, "MaxCapacity": 10})),
+    );
+    aas(
+        c,
+        "PutScalingPolicy",
+        with(
+            key(),
+            json!({"PolicyName": "cpu50", "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": {"TargetValue": 50.0,
+                "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"}}}),
+        ),
+    );
+}
+
+#[tokio::test]
+async fn scale_in_waits_while_a_deployment_is_in_progress_and_scale_out_does_not() {
+    let c = cluster(None).await;
+    web(&c, 4).await;
+    track_cpu(&c);
+    c.advance(60).await;
+    // A deployment that cannot finish: every start of the new revision fails (no breaker).
+    register(&c, "web", "nginx:2");
+    c.fail_next_starts(10_000).unwrap();
+    call(
+        &c,
+        "UpdateService",
+        json!({"service": "web", "taskDefinition": "web:2"}),
+    );
+    // 20 minutes of low CPU: target tracking would scale in after 15, but not now.
+    for _ in 0..20 {
+        c.put_metric(RID, "ECSServiceAverageCPUUtilization", 5.0)
+            .unwrap();
+        c.advance(60).await;
+    }
+    let s = &call(&c, "DescribeServices", json!({"services": ["web"]}))["services"][0];
+    assert!(
+        s["deployments"].as_array().unwrap().len() > 1,
+        "still deploying: {s:#}"
+    );
+    assert_eq!(desired(&c), 4, "no scale-in during the deployment");
+    // Scale-out goes on: three high minutes.
+    for _ in 0..3 {
+        c.put_metric(RID, "ECSServiceAverageCPUUtilization", 100.0)
+            .unwrap();
+        c.advance(60).await;
+    }
+    assert_eq!(desired(&c), 8, "scale-out during the deployment");
+    // The deployment ends (back to web:1, whose starts succeed) and low CPU scales in again,
+    // evaluated afresh from then on.
+    c.fail_next_starts(0).unwrap();
+    call(
+        &c,
+        "UpdateService",
+        json!({"service": "web", "taskDefinition": "web:1"}),
+    );
+    c.advance(120).await;
+    let s = &call(&c, "DescribeServices", json!({"services": ["web"]}))["services"][0];
+    assert_eq!(s["deployments"].as_array().unwrap().len(), 1, "{s:#}");
+    // The low minutes fed during the deployment are not acted on late.
+    assert_eq!(desired(&c), 8, "no scale-in decided during the deployment");
+    for _ in 0..17 {
+        c.put_metric(RID, "ECSServiceAverageCPUUtilization", 5.0)
+            .unwrap();
+        c.advance(60).await;
+    }
+    assert!(desired(&c) < 8, "scaled in after the deployment");
+}

@@ -170,3 +170,42 @@ async fn draining_stops_first_when_maximum_percent_leaves_no_room() {
     assert_eq!(tasks.len(), 3);
     assert!(tasks.iter().all(|t| t.1 != x && t.3 == "RUNNING"));
 }
+
+#[tokio::test]
+async fn service_tasks_of_a_force_deregistered_instance_are_replaced_elsewhere() {
+    let c = cluster(None).await;
+    register(&c, "web", "nginx:1");
+    call(
+        &c,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 3}),
+    );
+    c.advance(60).await;
+    let before = web_tasks(&c);
+    assert_eq!(before.len(), 3);
+    let gone = before[0].1.clone();
+    let e = err(
+        &c,
+        "DeregisterContainerInstance",
+        json!({"containerInstance": gone}),
+    );
+    assert_eq!(
+        e.message,
+        "Found running tasks on the instance. Stop them first, or deregister with force."
+    );
+    call(
+        &c,
+        "DeregisterContainerInstance",
+        json!({"containerInstance": gone, "force": true}),
+    );
+    c.advance(60).await;
+    let after = web_tasks(&c);
+    let running: Vec<_> = after.iter().filter(|t| t.3 == "RUNNING").collect();
+    assert_eq!(running.len(), 3, "{after:?}");
+    assert!(
+        running.iter().all(|t| t.1 != gone),
+        "no service task left on the deregistered instance: {after:?}"
+    );
+    let s = &call(&c, "DescribeServices", json!({"services": ["web"]}))["services"][0];
+    assert_eq!(s["runningCount"], 3);
+}

@@ -72,3 +72,43 @@ async fn stopped_tasks_events_and_deployments_are_purged_after_the_retention() {
     assert_eq!(d["failures"][0]["reason"], "MISSING");
     assert_eq!(deployments(&c), 1);
 }
+
+#[tokio::test]
+async fn inactive_services_are_purged_after_the_retention_and_stay_purged_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path()).await;
+    register(&c, "web", "nginx:1");
+    call(
+        &c,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 1}),
+    );
+    c.advance(60).await;
+    call(
+        &c,
+        "DeleteService",
+        json!({"service": "web", "force": true}),
+    );
+    c.advance(30).await;
+    let d = call(&c, "DescribeServices", json!({"services": ["web"]}));
+    assert_eq!(d["services"][0]["status"], "INACTIVE", "{d:#}");
+    // Still describable within the retention (10 min here)…
+    c.advance(500).await;
+    let d = call(&c, "DescribeServices", json!({"services": ["web"]}));
+    assert_eq!(d["services"][0]["status"], "INACTIVE", "{d:#}");
+    // …then forgotten, as ECS purges INACTIVE services.
+    c.advance(200).await;
+    let d = call(&c, "DescribeServices", json!({"services": ["web"]}));
+    assert_eq!(d["services"], json!([]), "{d:#}");
+    assert_eq!(d["failures"][0]["reason"], "MISSING", "{d:#}");
+    drop(c);
+    let c = open(dir.path()).await;
+    let d = call(&c, "DescribeServices", json!({"services": ["web"]}));
+    assert_eq!(d["failures"][0]["reason"], "MISSING", "{d:#}");
+    // The name is free again.
+    call(
+        &c,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 1}),
+    );
+}

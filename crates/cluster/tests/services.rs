@@ -210,3 +210,84 @@ async fn unplaceable_service_writes_the_ecs_event() {
         "{m:?}"
     );
 }
+
+/// The rollout state of the service `web` after `seconds` of cluster time.
+async fn rollout_after(healthy_after: Option<u64>, seconds: u32) -> Value {
+    let mut config = berth_cluster::Config {
+        clock: berth_cluster::ClockMode::Manual,
+        ..berth_cluster::Config::default()
+    };
+    if let Some(s) = healthy_after {
+        config.task_healthy_after = std::time::Duration::from_secs(s);
+    }
+    let c = berth_cluster::Cluster::open(config).await.unwrap();
+    register(&c, "web", "nginx:1");
+    call(
+        &c,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 2}),
+    );
+    c.advance(seconds).await;
+    call(&c, "DescribeServices", json!({"services": ["web"]}))["services"][0]["deployments"][0]
+        ["rolloutState"]
+        .clone()
+}
+
+#[tokio::test]
+async fn task_healthy_after_shortens_local_deployments() {
+    // ECS counts a task without a health check healthy after 40 s RUNNING.
+    assert_eq!(rollout_after(None, 20).await, "IN_PROGRESS");
+    assert_eq!(rollout_after(None, 50).await, "COMPLETED");
+    // --task-healthy-after 5: tasks run after ~3 s, so the deployment completes well before 20 s.
+    assert_eq!(rollout_after(Some(5), 12).await, "COMPLETED");
+    assert_eq!(rollout_after(Some(5), 4).await, "IN_PROGRESS");
+}
+
+/// The rules `berth validate` applies to service and RunTask inputs that the handlers did not
+/// check before: the cluster answers them with the same texts (ECS's, from public reports).
+#[tokio::test]
+async fn the_cluster_answers_the_validator_s_request_rules() {
+    let c = cluster(None).await;
+    call(
+        &c,
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [{"name": "app", "image": "nginx:1",
+            "memory": 128, "portMappings": [{"containerPort": 80}]}]}),
+    );
+    let lb = |name: &str, port: i64| {
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 1,
+            "loadBalancers": [{"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/tg/0123456789abcdef",
+                "containerName": name, "containerPort": port}]})
+    };
+    let e = err(&c, "CreateService", lb("nope", 80));
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    assert_eq!(
+        e.message,
+        "The container nope does not exist in the task definition."
+    );
+    let e = err(&c, "CreateService", lb("app", 8080));
+    assert_eq!(
+        e.message,
+        "The container app did not have a container port 8080 defined."
+    );
+    // Its valid neighbour passes.
+    call(&c, "CreateService", lb("app", 80));
+    let e = err(
+        &c,
+        "CreateService",
+        json!({"serviceName": "d", "taskDefinition": "web", "schedulingStrategy": "DAEMON", "desiredCount": 2}),
+    );
+    assert_eq!(
+        e.message,
+        "The daemon scheduling strategy does not support a desired count for services. Remove the desired count value and try again"
+    );
+    let e = err(
+        &c,
+        "RunTask",
+        json!({"taskDefinition": "web", "launchType": "EC2", "platformVersion": "LATEST"}),
+    );
+    assert_eq!(
+        e.message,
+        "The platform version must be null when specifying an EC2 launch type."
+    );
+}

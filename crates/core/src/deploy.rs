@@ -321,6 +321,11 @@ pub struct ServiceSpec {
     /// balancer). Without one a task counts as healthy after 40 s `RUNNING`.
     #[serde(default)]
     pub health_checked: bool,
+    /// How long a task without a health signal must run to count as healthy; `None` is ECS's
+    /// [`RUNNING_HEALTHY_AFTER_SECS`] (a local cluster may shorten it to finish deployments
+    /// faster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_after_secs: Option<u32>,
 }
 
 /// `Deployment.status`.
@@ -750,7 +755,12 @@ pub fn classify(task: &TaskSnapshot, spec: &ServiceSpec, now: DateTime<Utc>) -> 
         && running_for >= Duration::seconds(i64::from(spec.health_check_grace_period_seconds))
     {
         TaskClass::Unhealthy
-    } else if running_for >= Duration::seconds(RUNNING_HEALTHY_AFTER_SECS) {
+    } else if running_for
+        >= Duration::seconds(
+            spec.healthy_after_secs
+                .map_or(RUNNING_HEALTHY_AFTER_SECS, i64::from),
+        )
+    {
         TaskClass::Healthy
     } else {
         TaskClass::Starting
@@ -1076,6 +1086,7 @@ fn is_breaker_failure(task: &TaskSnapshot, d: &Deployment) -> bool {
 ///     deployment_configuration: DeploymentConfiguration::default(),
 ///     health_check_grace_period_seconds: 0,
 ///     health_checked: false,
+///     healthy_after_secs: None,
 /// };
 /// let state = ServiceState::new(spec, "web:1", "ecs-svc/0000000000000000001", now);
 /// let mut ids = SequentialIds::default();
@@ -1550,6 +1561,7 @@ mod tests {
             },
             health_check_grace_period_seconds: 0,
             health_checked: false,
+            healthy_after_secs: None,
         }
     }
 

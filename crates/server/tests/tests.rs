@@ -1,6 +1,6 @@
 //! The `berth` binary, driven as users drive it: files, standard input, formats, exit codes.
 
-/// `berth validate` and `berth normalize`.
+/// `berth validate` (task definitions, services, RunTask inputs) and `berth normalize`.
 mod cli {
     use std::io::Write;
     use std::process::{Command, Output, Stdio};
@@ -280,6 +280,170 @@ mod cli {
         assert_eq!(
             berth(&["diff", "-", "-"], Some("{}")).status.code(),
             Some(2)
+        );
+    }
+
+    /// An ecspresso-style service definition (no serviceName) for the `VALID` task definition,
+    /// with a load balancer on a port the container does not map.
+    const SERVICE: &str = r#"{
+  "launchType": "FARGATE",
+  "desiredCount": 2,
+  "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
+  "loadBalancers": [{"targetGroupArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/1",
+                     "containerName": "app", "containerPort": 8080}]
+}"#;
+
+    #[test]
+    fn services_are_told_from_their_members_and_checked_against_the_task_definition() {
+        let dir = tempfile::tempdir().unwrap();
+        let td = file(&dir, "td.json", VALID);
+        let svc = file(&dir, "svc.json", SERVICE);
+        // Alone, the service is valid: nothing says which ports the container maps.
+        let out = berth(&["validate", &svc], None);
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+        assert!(stdout(&out).contains("valid service"), "{}", stdout(&out));
+        // Against its task definition, ECS's message with the port underlined.
+        let out = berth(&["validate", "--task-definition", &td, &svc], None);
+        assert_eq!(out.status.code(), Some(1));
+        let text = stdout(&out);
+        assert!(
+            text.contains("error[load-balancer-container-port]: The container app did not have a container port 8080 defined."),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{svc}:6:63")), "{text}");
+        // A task definition and a service in one run; JSON says which is which.
+        let out = berth(
+            &[
+                "validate",
+                "--format",
+                "json",
+                "--task-definition",
+                &td,
+                &td,
+                &svc,
+            ],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["files"][0]["kind"], "task-definition");
+        assert_eq!(v["files"][0]["form"], "register-request");
+        assert_eq!(v["files"][0]["valid"], true);
+        assert_eq!(v["files"][1]["kind"], "service");
+        assert_eq!(v["files"][1]["form"], "service-definition");
+        assert_eq!(v["files"][1]["valid"], false);
+        assert_eq!(
+            v["files"][1]["diagnostics"][0]["path"],
+            "/loadBalancers/0/containerPort"
+        );
+    }
+
+    #[test]
+    fn run_task_inputs_and_the_kind_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let td = file(&dir, "td.json", VALID);
+        let run = r#"{"taskDefinition": "web:1", "count": 12, "launchType": "FARGATE",
+            "overrides": {"containerOverrides": [{"name": "migrate", "command": ["./migrate"]}]}}"#;
+        let out = berth(
+            &[
+                "validate",
+                "--format",
+                "sarif",
+                "--task-definition",
+                &td,
+                "-",
+            ],
+            Some(run),
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let run0 = &v["runs"][0];
+        let rules = run0["tool"]["driver"]["rules"].as_array().unwrap();
+        let ids: Vec<&str> = run0["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let idx = r["ruleIndex"].as_u64().unwrap() as usize;
+                assert_eq!(rules[idx]["id"], r["ruleId"]);
+                r["ruleId"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "network-configuration-required",
+                "run-task-count",
+                "container-override-unknown"
+            ]
+        );
+        // `--kind` overrides detection: as a task definition the same text is something else.
+        let out = berth(
+            &["validate", "--format", "json", "--kind", "taskdef", "-"],
+            Some(run),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["files"][0]["kind"], "task-definition");
+        let out = berth(&["validate", "--kind", "service", "-"], Some(SERVICE));
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+        assert_eq!(
+            berth(&["validate", "--kind", "nope", "-"], Some(SERVICE))
+                .status
+                .code(),
+            Some(2)
+        );
+        // An unreadable or non-task-definition --task-definition is exit 2.
+        let out = berth(
+            &["validate", "--task-definition", "/nope.json", "-"],
+            Some(SERVICE),
+        );
+        assert_eq!(out.status.code(), Some(2));
+        let out = berth(&["validate", "--task-definition", "-", "-"], Some(SERVICE));
+        assert_eq!(out.status.code(), Some(2));
+        let bad = file(&dir, "bad.json", "[1]");
+        let out = berth(&["validate", "--task-definition", &bad, "-"], Some(SERVICE));
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not a task definition"));
+    }
+
+    #[test]
+    fn every_service_fixture_gets_an_answer() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/services");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path().to_string_lossy().into_owned())
+            .filter(|p| p.ends_with(".json"))
+            .collect();
+        files.sort();
+        let mut args = vec!["validate", "--format", "json"];
+        args.extend(files.iter().map(String::as_str));
+        let out = berth(&args, None);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "SOURCES.tsv flags three invalid files"
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let results = v["files"].as_array().unwrap();
+        assert_eq!(results.len(), 13);
+        let kinds: Vec<&str> = results
+            .iter()
+            .map(|f| f["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds.iter().filter(|k| **k == "service").count(), 10);
+        assert_eq!(kinds.iter().filter(|k| **k == "run-task").count(), 2);
+        let invalid: Vec<&str> = results
+            .iter()
+            .filter(|f| f["valid"] == false)
+            .map(|f| f["file"].as_str().unwrap().rsplit('/').next().unwrap())
+            .collect();
+        assert_eq!(
+            invalid,
+            [
+                "003-ijin-ecs-parallel-ecs-service-def.json",
+                "006-neilkuan-cdk-agent-broker-ecs-service-def.json",
+                "011-kayac-ecspresso-tests-sv.json"
+            ]
         );
     }
 }

@@ -175,6 +175,29 @@ fn current_desired(st: &State, rid: &str) -> Option<i32> {
         .then_some(rec.deploy.spec.desired_count as i32)
 }
 
+/// Whether the service behind `rid` has a deployment in progress (more than one deployment, or
+/// its primary still rolling out).
+fn deploying(st: &State, rid: &str) -> bool {
+    let Some((c, s)) = parse_resource_id(rid) else {
+        return false;
+    };
+    st.clusters
+        .get(c)
+        .and_then(|c| c.services.get(s))
+        .is_some_and(|rec| {
+            let live: Vec<_> = rec
+                .deploy
+                .deployments
+                .iter()
+                .filter(|d| d.status != berth_core::deploy::DeploymentStatus::Inactive)
+                .collect();
+            live.len() > 1
+                || live
+                    .iter()
+                    .any(|d| d.rollout_state == berth_core::deploy::RolloutState::InProgress)
+        })
+}
+
 fn uuid(w: &mut Write<'_>) -> String {
     let a = w.st.random(w.dirty);
     let b = w.st.random(w.dirty);
@@ -1185,6 +1208,7 @@ pub(crate) fn put_metric(
 fn evaluate(w: &mut Write<'_>, rid: &str, dp: sc::Datapoint) -> Result<usize, AwsError> {
     let current = current_desired(w.st, rid)
         .ok_or_else(|| bad(format!("ECS service doesn't exist: {rid}")))?;
+    let deploying = deploying(w.st, rid);
     let t =
         w.st.autoscaling
             .targets
@@ -1205,6 +1229,7 @@ fn evaluate(w: &mut Write<'_>, rid: &str, dp: sc::Datapoint) -> Result<usize, Aw
         Some(d) if d.timestamp >= dp.timestamp => d.values.extend(dp.values),
         _ => t.window.datapoints.push(dp),
     }
+
     let input = sc::ReplayInput {
         target: t.core(),
         initial_capacity: t.window.anchor_capacity.unwrap_or(current),
@@ -1214,12 +1239,20 @@ fn evaluate(w: &mut Write<'_>, rid: &str, dp: sc::Datapoint) -> Result<usize, Aw
         datapoints: t.window.datapoints.clone(),
     };
     let timeline = sc::replay(&input).map_err(|e| bad(e.to_string()))?;
-    let fresh: Vec<sc::CapacityChange> = timeline
+    let mut fresh: Vec<sc::CapacityChange> = timeline
         .changes
         .get(t.window.applied..)
         .unwrap_or_default()
         .to_vec();
     t.window.applied = timeline.changes.len();
+    // Application Auto Scaling suspends scale-in while an ECS deployment is in progress
+    // (scale-out goes on): a scale-in decided now is dropped, and the window starts over so it
+    // is not applied late; it is decided again on fresh datapoints after the deployment.
+    let mut restart = false;
+    if deploying && let Some(i) = fresh.iter().position(|ch| ch.to < ch.from) {
+        fresh.truncate(i);
+        restart = true;
+    }
     let causes: Vec<String> = fresh
         .iter()
         .map(|ch| {
@@ -1252,6 +1285,17 @@ fn evaluate(w: &mut Write<'_>, rid: &str, dp: sc::Datapoint) -> Result<usize, Aw
     for (ch, cause) in fresh.iter().zip(causes) {
         scale_to(w, rid, ch.to, cause);
         written += 1;
+    }
+    if restart {
+        let now = current_desired(w.st, rid).unwrap_or(current);
+        if let Some(t) = w.st.autoscaling.targets.get_mut(rid) {
+            t.window = MetricWindow {
+                anchor_capacity: Some(now),
+                expected: now,
+                applied: 0,
+                datapoints: Vec::new(),
+            };
+        }
     }
     Ok(written)
 }

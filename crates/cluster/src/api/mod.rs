@@ -83,8 +83,68 @@ pub(crate) fn read(r: &Read<'_>, action: &str, body: &[u8]) -> Result<Value, Aws
     }
 }
 
+/// The rules of `berth validate` for service and RunTask inputs that the handlers below do not
+/// check themselves: the local cluster answers them with the same texts (the handlers' own
+/// checks stay authoritative for everything else, so their texts are not repeated here).
+const REQUEST_RULES_ENFORCED: &[&str] = &[
+    "load-balancer-container-name",
+    "load-balancer-container-unknown",
+    "load-balancer-container-port",
+    "platform-version-ec2",
+    "assign-public-ip",
+    "daemon-desired-count",
+    "network-configuration",
+    "task-group",
+];
+
+/// Runs [`REQUEST_RULES_ENFORCED`] over a CreateService / UpdateService / RunTask / StartTask
+/// body, against the task definition it names (when it resolves).
+fn request_rules(st: &State, action: &str, body: &[u8]) -> Result<(), AwsError> {
+    use berth_core::validate as v;
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Ok(());
+    };
+    let reference = serde_json::from_str::<Value>(text).ok().and_then(|b| {
+        b.get("taskDefinition")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let td = reference
+        .as_deref()
+        .and_then(|r| resolve_task_definition(st, r))
+        .map(|r| &r.td);
+    let report = match action {
+        "CreateService" | "UpdateService" => v::validate_service(
+            text,
+            &v::ServiceOptions {
+                task_definition: td,
+            },
+        ),
+        _ => v::validate_run_task(
+            text,
+            &v::RunTaskOptions {
+                task_definition: td,
+            },
+        ),
+    };
+    match report
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == v::Severity::Error && REQUEST_RULES_ENFORCED.contains(&d.code))
+    {
+        Some(d) => Err(AwsError::invalid_parameter(d.message.clone())),
+        None => Ok(()),
+    }
+}
+
 /// Runs a mutating action.
 pub(crate) fn write(w: &mut Write<'_>, action: &str, body: &[u8]) -> Result<Value, AwsError> {
+    if matches!(
+        action,
+        "CreateService" | "UpdateService" | "RunTask" | "StartTask"
+    ) {
+        request_rules(w.st, action, body)?;
+    }
     match action {
         "CreateCluster" => clusters::create(w, input(body)?),
         "UpdateCluster" => clusters::update(w, input(body)?),

@@ -1250,6 +1250,7 @@ mod tests {
             account: "123456789012".into(),
             seed: 7,
             refuse_host_access: false,
+            task_healthy_after_secs: 40,
         }
     }
 

@@ -301,6 +301,7 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
         health_check_grace_period_seconds: req.health_check_grace_period_seconds.unwrap_or(0).max(0)
             as u32,
         health_checked: health_checked(&td),
+        healthy_after_secs: None,
     };
     let deployment_id = {
         let mut ids = Ids {
@@ -369,6 +370,7 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
         tasks: BTreeSet::new(),
         settled: false,
         metric_base: Some(desired),
+        inactive_since: None,
     };
     let c =
         w.st.clusters

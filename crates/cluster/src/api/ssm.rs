@@ -841,6 +841,7 @@ mod tests {
             account: "123456789012".into(),
             seed: 1,
             refuse_host_access: false,
+            task_healthy_after_secs: 40,
         }
     }
 

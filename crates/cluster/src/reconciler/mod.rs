@@ -200,8 +200,8 @@ impl Cluster {
     }
 }
 
-/// Forgets STOPPED tasks, service events and finished (INACTIVE) deployments older than
-/// `cutoff`, deleting their records. The newest COMPLETED deployment of a service is kept
+/// Forgets STOPPED tasks, service events, finished (INACTIVE) deployments and INACTIVE services
+/// older than `cutoff`, deleting their records. The newest COMPLETED deployment of a service is kept
 /// whatever its age: a circuit-breaker rollback returns to it.
 fn purge(st: &mut State, cutoff: DateTime<Utc>, dirty: &mut BTreeSet<Key>) {
     use berth_core::deploy::{DeploymentStatus, RolloutState};
@@ -221,6 +221,17 @@ fn purge(st: &mut State, cutoff: DateTime<Utc>, dirty: &mut BTreeSet<Key>) {
             if c.remove_task(&id) {
                 dirty.insert(Key::Task(c.name.clone(), id));
             }
+        }
+        // INACTIVE services are forgotten after the retention, as ECS purges them.
+        let inactive: Vec<String> = c
+            .services
+            .iter()
+            .filter(|(_, s)| s.inactive_since.is_some_and(|at| at < cutoff))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in inactive {
+            c.services.remove(&name);
+            dirty.insert(Key::Service(c.name.clone(), name));
         }
         for (name, s) in c.services.iter_mut() {
             let events = s.events.len();

@@ -257,6 +257,7 @@ pub(crate) fn reconcile_service(
         if none_left {
             if let Some(rec) = c.services.get_mut(name) {
                 rec.service.status = Some("INACTIVE".into());
+                rec.inactive_since = Some(now);
                 dirty.insert(Key::Service(cluster.into(), name.into()));
             }
         }
@@ -335,6 +336,9 @@ pub(crate) fn reconcile_service(
         snaps.push(snap);
     }
     let mut deploy_state = rec.deploy.clone();
+    deploy_state.spec.healthy_after_secs = (env.task_healthy_after_secs
+        != dp::RUNNING_HEALTHY_AFTER_SECS as u32)
+        .then_some(env.task_healthy_after_secs);
     let before = deploy_state.clone();
     if daemon && dpass.error.is_none() && deploy_state.spec.desired_count != dpass.desired {
         deploy_state.set_desired_count(dpass.desired, now);

@@ -17,16 +17,30 @@
 //!
 //! The validator also computes `compatibilities` the way ECS does. It does no IO and never
 //! panics on any input; it runs in the browser (wasm32) as well as natively.
+//!
+//! The inputs that *use* a task definition are validated the same way, with the same
+//! [`Diagnostic`]s: [`validate_service`] for `CreateService` / `UpdateService` inputs (ecspresso's
+//! service definitions and `describe-services` output included) and [`validate_run_task`] for
+//! `RunTask` inputs, optionally against the task definition they run ([`ServiceOptions`],
+//! [`RunTaskOptions`]). [`detect_kind`] tells the three kinds apart by their members. Their rules
+//! are catalogued in [`REQUEST_RULES`].
 
 mod diagnostic;
+mod kind;
+mod request_rules;
 mod rules;
+mod run_task;
 mod schema_walk;
+mod service;
 
 pub use diagnostic::{Diagnostic, Severity, Span};
+pub use kind::{InputKind, RequestForm, detect_kind};
+pub use run_task::{RunTaskOptions, validate_run_task};
+pub use service::{ServiceOptions, validate_service};
 
 use crate::json::{self, Node};
 use crate::model::schema::{self, Shape, ShapeKind};
-use crate::model::{Compatibility, InputForm, RegisterTaskDefinitionRequest, Tag};
+use crate::model::{Compatibility, InputForm, RegisterTaskDefinitionRequest, Tag, TaskDefinition};
 
 /// What to validate against, beyond what the document says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +64,10 @@ pub struct Report {
     /// The registration request the document amounts to (normalised), when it could be read.
     #[serde(skip)]
     pub request: Option<RegisterTaskDefinitionRequest>,
+    /// What the document is: a task definition, a service, or a `RunTask` input.
+    pub kind: InputKind,
+    /// The form of a service or `RunTask` document; `None` for task definitions (see `form`).
+    pub request_form: Option<RequestForm>,
 }
 
 impl Report {
@@ -65,6 +83,32 @@ impl Report {
         self.diagnostics
             .iter()
             .filter(move |d| d.severity == severity)
+    }
+
+    /// The task definition as ECS would store it, for checking a service or `RunTask` input
+    /// against it ([`ServiceOptions::task_definition`]): the registration request with the
+    /// `compatibilities` computed here. `compatibilities` is left out (unknown) when ECS would
+    /// reject the task definition. `None` when the document could not be read as one.
+    ///
+    /// ```
+    /// use berth_core::validate::{validate_task_definition, Options};
+    /// let td = validate_task_definition(
+    ///     r#"{"family": "web", "networkMode": "awsvpc",
+    ///         "containerDefinitions": [{"name": "app", "image": "nginx:1.27", "memory": 256}]}"#,
+    ///     &Options::default(),
+    /// );
+    /// let td = td.task_definition().unwrap();
+    /// assert_eq!(td.container_definitions.unwrap()[0].name.as_deref(), Some("app"));
+    /// assert_eq!(td.compatibilities.unwrap()[0].as_str(), "EC2");
+    /// ```
+    pub fn task_definition(&self) -> Option<TaskDefinition> {
+        let request = self.request.as_ref()?;
+        // The two shapes share their member names; the request's tags are not stored.
+        let mut td: TaskDefinition = serde_json::to_value(request)
+            .and_then(serde_json::from_value)
+            .ok()?;
+        td.compatibilities = (!self.has_errors()).then(|| self.compatibilities.clone());
+        Some(td)
     }
 }
 
@@ -107,40 +151,7 @@ pub(crate) struct Finding {
 pub fn validate_task_definition(text: &str, options: &Options) -> Report {
     let doc = match json::parse(text) {
         Ok(doc) => doc,
-        Err(e) => {
-            // Underline the whole character at the offset, never half of a multi-byte one.
-            let mut start = e.offset.min(text.len());
-            while !text.is_char_boundary(start) {
-                start -= 1;
-            }
-            let end = text[start..]
-                .chars()
-                .next()
-                .map_or(start, |c| start + c.len_utf8());
-            let (line, column) = json::line_column(text, start);
-            return Report {
-                diagnostics: vec![Diagnostic {
-                    code: "json-syntax",
-                    severity: Severity::Error,
-                    path: String::new(),
-                    message: format!(
-                        "Not valid JSON: {} (line {line}, column {column}).",
-                        e.message
-                    ),
-                    help: None,
-                    span: Some(Span {
-                        start,
-                        end,
-                        line,
-                        column,
-                    }),
-                }],
-                form: None,
-                compatibilities: Vec::new(),
-                syntax_error: true,
-                request: None,
-            };
-        }
+        Err(e) => return syntax_report(text, &e, InputKind::TaskDefinition),
     };
     let mut findings = Vec::new();
     let Some(root_entries) = doc.as_object() else {
@@ -412,27 +423,15 @@ fn finish(
         None
     };
     let _ = root_pointer;
-    let mut diagnostics: Vec<Diagnostic> = findings
-        .into_iter()
-        .map(|f| {
-            let span = locate(text, doc, &f.path, f.on_key);
-            Diagnostic {
-                code: f.code,
-                severity: f.severity,
-                path: f.path,
-                message: f.message,
-                help: f.help,
-                span: Some(span),
-            }
-        })
-        .collect();
-    diagnostics.sort_by_key(|d| d.span.map_or(0, |s| s.start));
+    let diagnostics = place(text, doc, findings);
     Report {
         diagnostics,
         form,
         compatibilities,
         syntax_error: false,
         request,
+        kind: InputKind::TaskDefinition,
+        request_form: None,
     }
 }
 
@@ -472,8 +471,79 @@ fn locate(text: &str, doc: &Node<'_>, path: &str, on_key: bool) -> Span {
     }
 }
 
-/// Every rule the validator applies: (code, what it checks, whether the message is ECS's own).
+/// The report of a text that is not JSON: one `json-syntax` error at the offending character.
+pub(crate) fn syntax_report(text: &str, e: &json::SyntaxError, kind: InputKind) -> Report {
+    // Underline the whole character at the offset, never half of a multi-byte one.
+    let mut start = e.offset.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let end = text[start..]
+        .chars()
+        .next()
+        .map_or(start, |c| start + c.len_utf8());
+    let (line, column) = json::line_column(text, start);
+    Report {
+        diagnostics: vec![Diagnostic {
+            code: "json-syntax",
+            severity: Severity::Error,
+            path: String::new(),
+            message: format!(
+                "Not valid JSON: {} (line {line}, column {column}).",
+                e.message
+            ),
+            help: None,
+            span: Some(Span {
+                start,
+                end,
+                line,
+                column,
+            }),
+        }],
+        form: None,
+        compatibilities: Vec::new(),
+        syntax_error: true,
+        request: None,
+        kind,
+        request_form: None,
+    }
+}
+
+/// Places findings in the source text, in document order.
+pub(crate) fn place(text: &str, doc: &Node<'_>, findings: Vec<Finding>) -> Vec<Diagnostic> {
+    let mut diagnostics: Vec<Diagnostic> = findings
+        .into_iter()
+        .map(|f| {
+            let span = locate(text, doc, &f.path, f.on_key);
+            Diagnostic {
+                code: f.code,
+                severity: f.severity,
+                path: f.path,
+                message: f.message,
+                help: f.help,
+                span: Some(span),
+            }
+        })
+        .collect();
+    diagnostics.sort_by_key(|d| d.span.map_or(0, |s| s.start));
+    diagnostics
+}
+
+/// Every rule the task-definition validator applies: (code, description). Descriptions starting
+/// with `ECS` quote ECS's own message; the others' messages are ours.
 pub const RULES: &[(&str, &str)] = rules::CATALOGUE;
+
+/// The rules of [`validate_service`] and [`validate_run_task`] beyond the shape rules they share
+/// with task definitions (`type`, `enum`, `required`, … in [`RULES`]), in the same form.
+pub const REQUEST_RULES: &[(&str, &str)] = request_rules::CATALOGUE;
+
+/// Every rule of every validator: [`RULES`] then [`REQUEST_RULES`] (codes are unique across both).
+pub fn all_rules() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    RULES.iter().chain(REQUEST_RULES)
+}
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod request_tests;

@@ -524,7 +524,7 @@ fn is_blank(s: &Option<String>) -> bool {
 
 /// Whether a value is (or contains) a placeholder of a templating tool that renders the file
 /// before it is registered: ecspresso/Go templates `{{ … }}`, envsubst/CDK `${…}`, `{…}`.
-fn is_template(s: &str) -> bool {
+pub(crate) fn is_template(s: &str) -> bool {
     s.find('{').is_some_and(|open| s[open..].contains('}'))
 }
 
@@ -537,7 +537,7 @@ fn template_warning(sink: &mut Sink, path: String, what: &str, value: &str) {
     );
 }
 
-fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 255
         && s.bytes()
