@@ -291,3 +291,28 @@ async fn the_cluster_answers_the_validator_s_request_rules() {
         "The platform version must be null when specifying an EC2 launch type."
     );
 }
+
+/// ECS refuses a `distinctInstance` constraint with an expression when the service is created
+/// (hashicorp/terraform#11446), not later at placement.
+#[tokio::test]
+async fn a_distinct_instance_expression_is_refused_at_create_service() {
+    let c = cluster(None).await;
+    register(&c, "web", "nginx:1");
+    let e = err(
+        &c,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 1,
+            "placementConstraints": [{"type": "distinctInstance", "expression": ""}]}),
+    );
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    assert_eq!(
+        e.message,
+        "distinctInstance expression should not be specified."
+    );
+    call(
+        &c,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 1,
+            "placementConstraints": [{"type": "distinctInstance"}]}),
+    );
+}

@@ -228,3 +228,35 @@ async fn run_task_reuses_placement_state_across_changes() {
     }
     assert!(arns.len() > 60);
 }
+
+/// ECS answers RunTask on an INACTIVE revision with InvalidParameterException
+/// (DefangLabs/defang#775) and UpdateService with ClientException, both `TaskDefinition is
+/// inactive`.
+#[tokio::test]
+async fn an_inactive_revision_is_refused_with_each_operation_s_exception() {
+    let c = cluster(None).await;
+    register(&c, "web", "nginx:1");
+    register(&c, "web", "nginx:2");
+    call(
+        &c,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web:2", "desiredCount": 1}),
+    );
+    call(
+        &c,
+        "DeregisterTaskDefinition",
+        json!({"taskDefinition": "web:1"}),
+    );
+    let e = err(&c, "RunTask", json!({"taskDefinition": "web:1"}));
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    assert_eq!(e.message, "TaskDefinition is inactive");
+    let e = err(
+        &c,
+        "UpdateService",
+        json!({"service": "web", "taskDefinition": "web:1"}),
+    );
+    assert_eq!(e.code, ErrorCode::ClientException);
+    assert_eq!(e.message, "TaskDefinition is inactive");
+    // The active neighbour runs.
+    call(&c, "RunTask", json!({"taskDefinition": "web:2"}));
+}

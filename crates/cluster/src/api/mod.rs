@@ -95,6 +95,7 @@ const REQUEST_RULES_ENFORCED: &[&str] = &[
     "daemon-desired-count",
     "network-configuration",
     "task-group",
+    "request-placement-constraint",
 ];
 
 /// Runs [`REQUEST_RULES_ENFORCED`] over a CreateService / UpdateService / RunTask / StartTask

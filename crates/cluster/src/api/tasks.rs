@@ -419,6 +419,21 @@ fn check_started_by(s: Option<&str>) -> Result<(), AwsError> {
     Ok(())
 }
 
+/// RunTask and StartTask on an INACTIVE revision: ECS answers `InvalidParameterException`
+/// there (DefangLabs/defang#775), where UpdateService answers `ClientException` with the same
+/// text ([`check_launch`]).
+fn inactive_for_tasks(td: &TaskDefRec) -> Result<(), AwsError> {
+    if td
+        .td
+        .status
+        .as_ref()
+        .is_some_and(|s| s.as_str() != "ACTIVE")
+    {
+        return Err(AwsError::invalid_parameter("TaskDefinition is inactive"));
+    }
+    Ok(())
+}
+
 /// Rejects a task definition that cannot run with this launch, with ECS's messages.
 pub(crate) fn check_launch(
     td: &TaskDefRec,
@@ -503,6 +518,7 @@ pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Value, Aw
         req.tags.as_deref(),
         req.overrides.as_ref(),
     )?;
+    inactive_for_tasks(&td)?;
     super::check_host_access(w.env, &td)?;
     let random = w.st.random(w.dirty);
     let c = &w.st.clusters[&cluster];
@@ -636,6 +652,7 @@ pub(crate) fn start(w: &mut Write<'_>, req: m::StartTaskRequest) -> Result<Value
         req.tags.as_deref(),
         req.overrides.as_ref(),
     )?;
+    inactive_for_tasks(&td)?;
     super::check_host_access(w.env, &td)?;
     check_launch(&td, &Launch::Ec2, req.network_configuration.as_ref())?;
     let family = td.td.family.clone().unwrap_or_default();

@@ -525,7 +525,8 @@ fn constraint_filter(
             if from_task_def {
                 return Err(PlacementError::DistinctInstanceInTaskDefinition);
             }
-            if expr.is_some() {
+            // ECS refuses the member even empty (hashicorp/terraform#11446).
+            if c.expression.is_some() {
                 return Err(PlacementError::UnexpectedExpression);
             }
             Ok(Filter::DistinctInstance)
@@ -2262,7 +2263,7 @@ mod tests {
             ),
             (
                 base.clone().with_constraint(with_expr),
-                "cannot have an expression",
+                "distinctInstance expression should not be specified.",
             ),
             (
                 base.clone().with_constraint(no_expr),

@@ -414,8 +414,9 @@ pub enum PlacementError {
     /// A `memberOf` constraint without an expression.
     #[error("a memberOf placement constraint requires an expression")]
     MissingExpression,
-    /// A `distinctInstance` constraint with an expression.
-    #[error("a distinctInstance placement constraint cannot have an expression; remove it")]
+    /// A `distinctInstance` constraint with an expression (ECS's text, seen in
+    /// hashicorp/terraform#11446).
+    #[error("distinctInstance expression should not be specified.")]
     UnexpectedExpression,
     /// A `distinctInstance` constraint in the task definition.
     #[error(

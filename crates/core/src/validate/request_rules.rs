@@ -55,7 +55,7 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
     ),
     (
         "network-configuration",
-        "awsvpcConfiguration: at least one and at most 16 subnets, at most 5 security groups.",
+        "ECS (no subnet): subnets can not be empty. (awslabs/fargatecli#73); ours: at most 16 subnets, at most 5 security groups.",
     ),
     (
         "request-placement-constraint",
@@ -449,7 +449,8 @@ fn network(c: &Common<'_>, td: Option<&TaskDefinition>, out: &mut Out) {
         Some([]) => out.error(
             "network-configuration",
             format!("{at}/subnets"),
-            "awsvpcConfiguration.subnets is empty; name at least one subnet.",
+            // ECS's text (awslabs/fargatecli#73).
+            "subnets can not be empty.",
         ),
         Some(s) if s.len() > 16 => out.error(
             "network-configuration",
@@ -510,7 +511,8 @@ fn placement(c: &Common<'_>, td: Option<&TaskDefinition>, out: &mut Out) {
         let at = format!("/placementConstraints/{i}");
         let expr = pc.expression.as_deref().filter(|e| !e.trim().is_empty());
         match pc.r#type.as_ref().map(|t| t.as_str()) {
-            Some("distinctInstance") if expr.is_some() => out.error(
+            // Even an empty expression: terraform sent `""` in hashicorp/terraform#11446.
+            Some("distinctInstance") if pc.expression.is_some() => out.error(
                 "request-placement-constraint",
                 format!("{at}/expression"),
                 PlacementError::UnexpectedExpression.to_string(),

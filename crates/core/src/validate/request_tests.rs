@@ -392,7 +392,9 @@ fn shared_cases() -> Vec<Case> {
         case("no subnets", fargate, FARGATE,
             |d| d["networkConfiguration"]["awsvpcConfiguration"]["subnets"] = json!([]),
             |d| d["networkConfiguration"] = network())
-            .error("network-configuration", "/networkConfiguration/awsvpcConfiguration/subnets"),
+            .error("network-configuration", "/networkConfiguration/awsvpcConfiguration/subnets")
+            // As ECS answered it in awslabs/fargatecli#73.
+            .ecs("subnets can not be empty."),
         case("six security groups", run_task, RUN,
             |d| d["networkConfiguration"]["awsvpcConfiguration"]["securityGroups"] = json!(["sg-1", "sg-2", "sg-3", "sg-4", "sg-5", "sg-6"]),
             |d| d["networkConfiguration"] = network())
@@ -400,7 +402,9 @@ fn shared_cases() -> Vec<Case> {
         case("distinctInstance with an expression", ec2, EC2,
             |d| d["placementConstraints"][1]["expression"] = json!("attribute:ecs.instance-type == t3.small"),
             |d| del(&mut d["placementConstraints"][1], "expression"))
-            .error("request-placement-constraint", "/placementConstraints/1/expression"),
+            .error("request-placement-constraint", "/placementConstraints/1/expression")
+            // ECS's text (hashicorp/terraform#11446).
+            .ecs("distinctInstance expression should not be specified."),
         case("memberOf without an expression", ec2, EC2,
             |d| del(&mut d["placementConstraints"][0], "expression"),
             |d| d["placementConstraints"][0]["expression"] = json!("attribute:stack exists"))

@@ -129,7 +129,7 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
     ),
     (
         "fargate-cpu-memory",
-        "ECS: Invalid 'cpu' setting for task. (cpu/memory not in the Fargate table)",
+        "ECS: Invalid 'cpu' setting for task. (a cpu outside the Fargate table); ECS: No Fargate configuration exists for given values: <cpu> CPU, <memory> memory. See the Amazon ECS documentation for the valid values. (a Fargate cpu with a memory outside its row; aws-games/cloud-game-development-toolkit#737, towardsthecloud/aws-cdk-examples#1)",
     ),
     (
         "fargate-unsupported",
@@ -2032,11 +2032,16 @@ fn fargate(
             ),
             Some((allowed, win_ok)) => {
                 if !allowed.contains(&memory) {
+                    // ECS's text for this case, as the API answered it in
+                    // aws-games/cloud-game-development-toolkit#737 and
+                    // towardsthecloud/aws-cdk-examples#1 (1024/1024, 512/512).
                     sink.lt_error(
                         LT,
                         "fargate-cpu-memory",
                         "/memory".into(),
-                        "Invalid 'cpu' setting for task.",
+                        format!(
+                            "No Fargate configuration exists for given values: {cpu} CPU, {memory} memory. See the Amazon ECS documentation for the valid values."
+                        ),
                         Some(format!(
                             "With cpu {cpu}, Fargate memory must be one of {} MiB; not {memory}.",
                             allowed

@@ -654,9 +654,17 @@ fn launch_type_cases() -> Vec<Case> {
         case("Fargate without memory", fargate, |d| del(d, "memory"), |d| d["memory"] = json!("512"))
             .error("fargate-memory-required", "/memory")
             .ecs("Fargate requires that 'memory' be defined at the task level."),
+        // The text as ECS answered it: aws-games/cloud-game-development-toolkit#737 (1024 CPU,
+        // 1024 memory), towardsthecloud/aws-cdk-examples#1 (512/512).
         case("Fargate 256 cpu with 4096 memory", fargate, |d| d["memory"] = json!("4096"), |d| d["cpu"] = json!("512"))
             .error("fargate-cpu-memory", "/memory")
-            .ecs("Invalid 'cpu' setting for task."),
+            .ecs("No Fargate configuration exists for given values: 256 CPU, 4096 memory. See the Amazon ECS documentation for the valid values."),
+        case("Fargate 1024 cpu with 1024 memory", fargate, |d| {
+            d["cpu"] = json!("1024");
+            d["memory"] = json!("1024");
+        }, |d| d["memory"] = json!("2048"))
+            .error("fargate-cpu-memory", "/memory")
+            .ecs("No Fargate configuration exists for given values: 1024 CPU, 1024 memory. See the Amazon ECS documentation for the valid values."),
         case("Fargate cpu 300", fargate, |d| d["cpu"] = json!("300"), |d| d["cpu"] = json!("256"))
             .error("fargate-cpu-memory", "/cpu")
             .ecs("Invalid 'cpu' setting for task."),
