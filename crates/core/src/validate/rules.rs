@@ -65,11 +65,11 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
     ),
     (
         "container-name-invalid",
-        "Container names must be 1-255 letters, digits, hyphens and underscores.",
+        "ECS: Container.name contains invalid characters. (ansible/ansible#22860)",
     ),
     (
         "container-name-duplicate",
-        "Container names must be unique within a task definition.",
+        "ECS: Container names must be unique within a Task Definition. (Shippable/support#2946, metaps/genova#291)",
     ),
     (
         "image-required",
@@ -109,7 +109,7 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
     ),
     (
         "container-memory-exceeds-task",
-        "A container's memory must not exceed the task's memory.",
+        "ECS: The 'memory' setting for container '<name>' is greater than for the task. (pulumi/pulumi-awsx#1220, #188)",
     ),
     (
         "container-cpu-sum",
@@ -217,7 +217,7 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
     ),
     (
         "mount-unknown-volume",
-        "A mount point names a volume that is not in the task definition.",
+        "ECS: Unknown volume '<name>'. (ansible/ansible#35751, wellcomecollection/platform#677)",
     ),
     (
         "volume-invalid",
@@ -871,16 +871,16 @@ fn container_names<'a>(
                     sink.error(
                         "container-name-invalid",
                         format!("{}/name", c(i)),
-                        format!("Container name '{name}' is not valid: up to 255 letters (uppercase and lowercase), numbers, hyphens, and underscores are allowed."),
-                        None,
+                        "Container.name contains invalid characters.",
+                        Some(format!("Up to 255 letters (uppercase and lowercase), numbers, hyphens, and underscores are allowed; '{name}' has others.")),
                     );
                 }
                 if names.insert(name, i).is_some() {
                     sink.error(
                         "container-name-duplicate",
                         format!("{}/name", c(i)),
-                        format!("Container name '{name}' is used by more than one container."),
-                        None,
+                        "Container names must be unique within a Task Definition.",
+                        Some(format!("'{name}' is used by more than one container.")),
                     );
                 }
             }
@@ -1401,8 +1401,12 @@ fn resources(
                 sink.error(
                     "container-memory-exceeds-task",
                     format!("{at}/memory"),
-                    format!("Invalid setting for container '{name}'. Container memory ({m}) cannot be greater than the task memory ({t})."),
-                    None,
+                    format!(
+                        "The 'memory' setting for container '{name}' is greater than for the task."
+                    ),
+                    Some(format!(
+                        "The container asks for {m} MiB; the task has {t} MiB."
+                    )),
                 );
             }
         }
@@ -1749,8 +1753,16 @@ fn volumes(
             let src = mp.source_volume.as_deref().unwrap_or("");
             if !names.contains(src) {
                 let help = super::schema_walk::suggest(src, names.iter().copied())
-                    .map(|s| format!("Did you mean '{s}'?"));
-                sink.error("mount-unknown-volume", format!("{}/mountPoints/{j}/sourceVolume", c(i)), format!("Unknown volume '{src}': mount points must name a volume of the task definition."), help);
+                    .map(|s| format!("Did you mean '{s}'?"))
+                    .or_else(|| {
+                        Some("Mount points must name a volume of the task definition.".into())
+                    });
+                sink.error(
+                    "mount-unknown-volume",
+                    format!("{}/mountPoints/{j}/sourceVolume", c(i)),
+                    format!("Unknown volume '{src}'."),
+                    help,
+                );
             }
             if mp.container_path.as_deref().is_none_or(str::is_empty) {
                 sink.error(

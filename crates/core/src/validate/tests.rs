@@ -538,14 +538,18 @@ fn container_cases() -> Vec<Case> {
             |d| c0(d)["name"] = json!("my app"),
             |d| c0(d)["name"] = json!("my-app"),
         )
-        .error("container-name-invalid", "/containerDefinitions/0/name"),
+        .error("container-name-invalid", "/containerDefinitions/0/name")
+        // ansible/ansible#22860
+        .ecs("Container.name contains invalid characters."),
         case(
             "two containers named app",
             ec2,
             |d| c1(d)["name"] = json!("app"),
             |d| c1(d)["name"] = json!("sidecar"),
         )
-        .error("container-name-duplicate", "/containerDefinitions/1/name"),
+        .error("container-name-duplicate", "/containerDefinitions/1/name")
+        // Shippable/support#2946, metaps/genova#291
+        .ecs("Container names must be unique within a Task Definition."),
         case(
             "container without image",
             fargate,
@@ -623,7 +627,9 @@ fn resource_cases() -> Vec<Case> {
             .error("memory-reservation-sum", "/containerDefinitions")
             .ecs("The sum of all container 'memoryReservation' values cannot be greater than the value of the task 'memory'."),
         case("container memory above task memory", fargate, |d| c0(d)["memory"] = json!(1024), |d| c0(d)["memory"] = json!(512))
-            .error("container-memory-exceeds-task", "/containerDefinitions/0/memory"),
+            .error("container-memory-exceeds-task", "/containerDefinitions/0/memory")
+            // pulumi/pulumi-awsx#1220 and #188
+            .ecs("The 'memory' setting for container 'app' is greater than for the task."),
         case("container cpu above task cpu", fargate, |d| c0(d)["cpu"] = json!(512), |d| c0(d)["cpu"] = json!(256))
             .error("container-cpu-sum", "/containerDefinitions"),
         case(
@@ -1051,7 +1057,9 @@ fn volume_cases() -> Vec<Case> {
             |d| c0(d)["mountPoints"] = json!([{"sourceVolume": "data", "containerPath": "/data"}]),
             |d| d["volumes"] = json!([{"name": "data"}]),
         )
-        .error("mount-unknown-volume", "/containerDefinitions/0/mountPoints/0/sourceVolume"),
+        .error("mount-unknown-volume", "/containerDefinitions/0/mountPoints/0/sourceVolume")
+        // ansible/ansible#35751, wellcomecollection/platform#677
+        .ecs("Unknown volume 'data'."),
         case(
             "mount without containerPath",
             ec2,
