@@ -233,7 +233,7 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
     ),
     (
         "log-options",
-        "Log driver options that the driver needs (awslogs-group, awslogs-region).",
+        "ECS: Log driver awslogs requires options: <the missing ones of awslogs-region, awslogs-group> (klothoplatform/klotho#892)",
     ),
     (
         "firelens",
@@ -1817,10 +1817,19 @@ fn secrets_and_logs(
         let options = log.options.as_ref();
         match log.log_driver.as_ref() {
             Some(LogDriver::Awslogs) => {
-                for required in ["awslogs-group", "awslogs-region"] {
-                    if !options.is_some_and(|o| o.contains_key(required)) {
-                        sink.error("log-options", format!("{at}/logConfiguration/options"), format!("The awslogs log driver needs the '{required}' option."), None);
-                    }
+                // One finding naming every missing option, in ECS's order
+                // (klothoplatform/klotho#892: `… requires options: awslogs-region, awslogs-group`).
+                let missing: Vec<&str> = ["awslogs-region", "awslogs-group"]
+                    .into_iter()
+                    .filter(|r| !options.is_some_and(|o| o.contains_key(*r)))
+                    .collect();
+                if !missing.is_empty() {
+                    sink.error(
+                        "log-options",
+                        format!("{at}/logConfiguration/options"),
+                        format!("Log driver awslogs requires options: {}", missing.join(", ")),
+                        Some("awslogs needs the log group and its region.".into()),
+                    );
                 }
             }
             Some(LogDriver::Awsfirelens) if firelens.is_empty() => sink.error(

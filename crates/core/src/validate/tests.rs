@@ -1172,14 +1172,17 @@ fn secret_and_log_cases() -> Vec<Case> {
             |d| del(&mut c0(d)["logConfiguration"]["options"], "awslogs-region"),
             |d| c0(d)["logConfiguration"]["options"]["awslogs-region"] = json!("eu-west-1"),
         )
-        .error("log-options", "/containerDefinitions/0/logConfiguration/options"),
+        .error("log-options", "/containerDefinitions/0/logConfiguration/options")
+        .ecs("Log driver awslogs requires options: awslogs-region"),
         case(
             "awslogs without options",
             fargate,
             |d| del(&mut c0(d)["logConfiguration"], "options"),
             |d| c0(d)["logConfiguration"] = logs("/ecs/web"),
         )
-        .error("log-options", "/containerDefinitions/0/logConfiguration/options"),
+        .error("log-options", "/containerDefinitions/0/logConfiguration/options")
+        // klothoplatform/klotho#892
+        .ecs("Log driver awslogs requires options: awslogs-region, awslogs-group"),
         case(
             "awsfirelens without a router",
             ec2,
