@@ -316,3 +316,42 @@ async fn a_distinct_instance_expression_is_refused_at_create_service() {
             "placementConstraints": [{"type": "distinctInstance"}]}),
     );
 }
+
+/// A `taskDefinition` that cannot name a revision gets ECS's answers before any lookup:
+/// `Invalid revision number.` (hashicorp/terraform-provider-aws#30313, hashicorp/terraform#17746)
+/// and `Family contains invalid characters.` (aws/aws-cli#6774, an image URL passed instead).
+#[tokio::test]
+async fn task_definition_references_that_cannot_be_revisions_get_ecs_s_answers() {
+    let c = cluster(None).await;
+    register(&c, "web", "nginx:1");
+    let create = |td: &str| json!({"serviceName": "web", "taskDefinition": td, "desiredCount": 1});
+    let e = err(
+        &c,
+        "CreateService",
+        create("arn:aws:ecs:us-east-1:000000000000:task-definition/web:1}"),
+    );
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    assert_eq!(e.message, "Invalid revision number.");
+    let e = err(&c, "CreateService", create("web:latest"));
+    assert_eq!(e.message, "Invalid revision number.");
+    let e = err(
+        &c,
+        "CreateService",
+        create("763412864755.dkr.ecr.eu-west-2.amazonaws.com/twm_kestrel_connectivity"),
+    );
+    assert_eq!(e.code, ErrorCode::ClientException);
+    assert_eq!(e.message, "Family contains invalid characters.");
+    let e = err(&c, "CreateService", create("nope"));
+    assert_eq!(e.message, "TaskDefinition not found.");
+    call(
+        &c,
+        "CreateService",
+        create("arn:aws:ecs:us-east-1:000000000000:task-definition/web:1"),
+    );
+    let e = err(
+        &c,
+        "UpdateService",
+        json!({"service": "web", "taskDefinition": "web:x"}),
+    );
+    assert_eq!(e.message, "Invalid revision number.");
+}

@@ -245,6 +245,7 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
         .task_definition
         .clone()
         .ok_or_else(|| AwsError::invalid_parameter("taskDefinition is required."))?;
+    super::taskdefs::check_reference(&reference)?;
     let td = resolve(w.st, &reference)
         .ok_or_else(|| AwsError::client("TaskDefinition not found."))?
         .clone();
@@ -395,6 +396,9 @@ pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateServiceRequest) -> Result<
         .clone()
         .ok_or_else(|| AwsError::invalid_parameter("service is required."))?;
     let name = last_segment(&name).to_string();
+    if let Some(r) = &req.task_definition {
+        super::taskdefs::check_reference(r)?;
+    }
     let td = match &req.task_definition {
         Some(r) => Some(
             resolve(w.st, r)
