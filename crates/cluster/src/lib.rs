@@ -135,14 +135,14 @@ impl Cluster {
             region: config.region.clone(),
             account: config.account.clone(),
             seed: config.seed,
-            refuse_host_access: runtime.name() != "sim" && !config.allow_host_access,
+            refuse_host_access: runtime.runs_containers() && !config.allow_host_access,
             task_healthy_after_secs: u32::try_from(config.task_healthy_after.as_secs())
                 .unwrap_or(u32::MAX),
         };
         let records = store.load()?;
         let fresh = records.is_empty();
         let mut st = State::load(records, config.seed, clock.now())?;
-        st.metrics.measured = runtime.name() != "sim";
+        st.metrics.measured = runtime.runs_containers();
         clock.ensure_at_least(st.meta.clock);
         if fresh {
             let mut dirty = BTreeSet::new();
@@ -290,7 +290,7 @@ impl Cluster {
                 .map_err(ClusterError::from)
                 .and_then(|r| Ok(State::load(r, self.inner.config.seed, self.now())?))
                 .map(|mut fresh| {
-                    fresh.metrics.measured = self.inner.runtime.name() != "sim";
+                    fresh.metrics.measured = self.inner.runtime.runs_containers();
                     fresh
                 }) {
                 Ok(fresh) => *st = fresh,
@@ -323,7 +323,7 @@ impl Cluster {
             f.reset();
         }
         let mut fresh = State::new(self.inner.config.seed, self.now());
-        fresh.metrics.measured = self.inner.runtime.name() != "sim";
+        fresh.metrics.measured = self.inner.runtime.runs_containers();
         let mut dirty = BTreeSet::new();
         seed_default(
             &mut fresh,

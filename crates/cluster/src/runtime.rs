@@ -249,6 +249,11 @@ pub trait Faults: Send + Sync {
 pub trait Runtime: Send + Sync {
     /// A short name (`sim`, `docker`).
     fn name(&self) -> &'static str;
+    /// Whether tasks become real containers on this machine: then what they print and use is
+    /// measured rather than made up, and what reaches beyond a container touches the host.
+    fn runs_containers(&self) -> bool {
+        false
+    }
     /// Starts a task; progress comes later as events.
     fn start(&self, launch: Launch, now: DateTime<Utc>) -> BoxFuture<'_, Result<(), RuntimeError>>;
     /// Stops a task (SIGTERM, then SIGKILL after `grace`); `Stopped` comes later as an event.

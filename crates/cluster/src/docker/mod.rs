@@ -1317,6 +1317,10 @@ impl Runtime for DockerRuntime {
         "docker"
     }
 
+    fn runs_containers(&self) -> bool {
+        true
+    }
+
     fn start(
         &self,
         launch: Launch,

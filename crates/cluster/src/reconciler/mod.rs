@@ -37,8 +37,8 @@ impl Cluster {
             for e in &events {
                 events::apply_runtime_event(&mut st.clusters, &mut dirty, e);
             }
-            if self.inner.runtime.name() == "sim" {
-                // The simulated runtime prints nothing: say what the containers would have.
+            if !self.inner.runtime.runs_containers() {
+                // Without containers nothing prints: say what the containers would have.
                 api::logs::record_runtime_events(&mut st, &mut dirty, &events, now);
             }
             let now_ms = now.timestamp_millis();
