@@ -422,3 +422,65 @@ def test_services_stable_waiter_fails_for_a_missing_service(ecs):
     with pytest.raises(WaiterError) as e:
         ecs.get_waiter("services_stable").wait(services=["ghost"], WaiterConfig=FAST)
     assert "MISSING" in str(e.value) or "failure" in str(e.value).lower()
+
+
+# ECS's own texts, harvested from public reports (docs/ecs-error-harvest.md); each beside the
+# valid neighbour that passes.
+
+
+def test_create_service_role_and_classic_load_balancer_get_ecs_s_texts(ecs):
+    register(ecs, "web", containers=[container(portMappings=[{"containerPort": 80}])])
+    register(ecs, "static", containers=[container(portMappings=[{"containerPort": 80, "hostPort": 80}])])
+    # A role for a service without a load balancer (cloudposse/terraform-aws-ecs-alb-service-task#118).
+    msg = expect_error(
+        "InvalidParameterException",
+        ecs.create_service,
+        serviceName="a",
+        taskDefinition="web",
+        desiredCount=1,
+        role="ecsServiceRole",
+    )
+    assert msg == "You cannot specify an IAM role for services that require a service linked role."
+    # A Classic Load Balancer on a dynamic host port (aws/aws-sdk-js#1397, hashicorp/terraform#9285).
+    clb = [{"loadBalancerName": "classic", "containerName": "web", "containerPort": 80}]
+    msg = expect_error(
+        "InvalidParameterException", ecs.create_service, serviceName="b", taskDefinition="web", desiredCount=1, loadBalancers=clb
+    )
+    assert msg == "A host port mapping for the container port 80 is required."
+    ecs.create_service(serviceName="b", taskDefinition="static", desiredCount=1, loadBalancers=clb, role="ecsServiceRole")
+
+
+def test_capacity_provider_strategy_change_needs_a_forced_deployment(ecs):
+    ecs.register_task_definition(
+        family="fg",
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[container()],
+    )
+    net = {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}
+    ecs.create_service(
+        serviceName="fg",
+        taskDefinition="fg",
+        desiredCount=1,
+        networkConfiguration=net,
+        capacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}],
+    )
+    spot = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    # pipe-cd/pipecd#6385, kayac/ecspresso#481, aws/aws-cdk#34631
+    msg = expect_error("InvalidParameterException", ecs.update_service, service="fg", capacityProviderStrategy=spot)
+    assert msg == (
+        "When switching from launch type to capacity provider strategy on an existing service, or making a change to a"
+        " capacity provider strategy on a service that is already using one, you must force a new deployment."
+    )
+    s = ecs.update_service(service="fg", capacityProviderStrategy=spot, forceNewDeployment=True)["service"]
+    assert s["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    # Placement constraints with Fargate (GetSimpl/cloudlift#138, hashicorp/terraform-provider-aws#26337).
+    msg = expect_error(
+        "InvalidParameterException",
+        ecs.update_service,
+        service="fg",
+        placementConstraints=[{"type": "distinctInstance"}],
+    )
+    assert msg == "Placement constraints are not supported with FARGATE launch type."

@@ -337,3 +337,39 @@ def test_cli_run_task_and_wait(cli, ecs):
     cli.run("wait", "tasks-stopped", "--cluster", "default", "--tasks", arns[0])
     t = cli.run("describe-tasks", "--cluster", "default", "--tasks", arns[0])["tasks"][0]
     assert t["stoppedReason"] == "cli"
+
+
+def test_run_task_harvested_ecs_texts(ecs):
+    """ECS's own texts (docs/ecs-error-harvest.md), each beside the valid neighbour that runs."""
+    register(ecs, "web", containers=[container(memory=256)])
+    # A task memory override below a container's memory (artilleryio/artillery#591).
+    msg = expect_error(
+        "InvalidParameterException", ecs.run_task, taskDefinition="web", launchType="EC2", overrides={"memory": "128"}
+    )
+    assert msg == "'memory' setting for container 'web' is greater than for task."
+    assert ecs.run_task(taskDefinition="web", launchType="EC2", overrides={"memory": "512"})["tasks"]
+    # A capacity provider the cluster does not have (dask/dask-cloudprovider#328).
+    ecs.create_cluster(clusterName="bare")
+    ecs.register_task_definition(
+        family="fg",
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[container()],
+    )
+    spot = dict(
+        cluster="bare",
+        taskDefinition="fg",
+        capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
+        networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
+    )
+    msg = expect_error("InvalidParameterException", ecs.run_task, **spot)
+    assert msg == (
+        "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the"
+        " cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again."
+    )
+    ecs.put_cluster_capacity_providers(
+        cluster="bare", capacityProviders=["FARGATE", "FARGATE_SPOT"], defaultCapacityProviderStrategy=[]
+    )
+    assert ecs.run_task(**spot)["tasks"][0]["capacityProviderName"] == "FARGATE_SPOT"

@@ -198,7 +198,8 @@ async fn a_bare_registration_gets_an_instance_id_and_the_agents_reserved_ports()
     assert_eq!(resource(&r["registeredResources"], "PORTS_UDP"), json!([]));
     assert_eq!(attr(&r, "ecs.availability-zone"), Some(json!("us-east-1a")));
     assert_eq!(attr(&r, "ecs.instance-type"), None, "no document, no type");
-    assert!(r.get("tags").is_none());
+    // ECS answers container instances with `tags: []` (docs/ecs-response-shapes.md).
+    assert_eq!(r["tags"], json!([]));
     // Not idempotent, as in ECS: the same document registers a second container instance.
     let body = json!({
         "instanceIdentityDocument": doc("i-0abc1234def567890", "us-east-1a", "t3.small"),

@@ -355,3 +355,229 @@ async fn task_definition_references_that_cannot_be_revisions_get_ecs_s_answers()
     );
     assert_eq!(e.message, "Invalid revision number.");
 }
+
+fn fargate_td(c: &berth_cluster::Cluster) {
+    call(
+        c,
+        "RegisterTaskDefinition",
+        json!({"family": "fg", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc",
+            "cpu": "256", "memory": "512",
+            "containerDefinitions": [{"name": "app", "image": "nginx:1", "portMappings": [{"containerPort": 80}]}]}),
+    );
+}
+
+fn vpc() -> Value {
+    json!({"awsvpcConfiguration": {"subnets": ["subnet-1"]}})
+}
+
+/// ECS's texts for a service `role`, a Classic Load Balancer on a dynamic host port and service
+/// registries, each beside the valid neighbour that passes.
+#[tokio::test]
+async fn service_role_classic_load_balancer_and_registries_get_ecs_s_texts() {
+    let c = cluster(None).await;
+    call(
+        &c,
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [{"name": "app", "image": "nginx:1",
+            "memory": 128, "portMappings": [{"containerPort": 80}]}]}),
+    );
+    call(
+        &c,
+        "RegisterTaskDefinition",
+        json!({"family": "static", "containerDefinitions": [{"name": "app", "image": "nginx:1",
+            "memory": 128, "portMappings": [{"containerPort": 80, "hostPort": 80}]}]}),
+    );
+    let tg = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/tg/0123456789abcdef";
+    // A role without a load balancer (cloudposse/terraform-aws-ecs-alb-service-task#118).
+    let e = err(
+        &c,
+        "CreateService",
+        json!({"serviceName": "a", "taskDefinition": "web", "desiredCount": 1, "role": "ecsServiceRole"}),
+    );
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    assert_eq!(
+        e.message,
+        "You cannot specify an IAM role for services that require a service linked role."
+    );
+    // With one target group the role is taken.
+    call(
+        &c,
+        "CreateService",
+        json!({"serviceName": "a", "taskDefinition": "web", "desiredCount": 1, "role": "ecsServiceRole",
+            "loadBalancers": [{"targetGroupArn": tg, "containerName": "app", "containerPort": 80}]}),
+    );
+    // A Classic Load Balancer needs a static host port (aws/aws-sdk-js#1397, hashicorp/terraform#9285).
+    let clb = |td: &str| {
+        json!({"serviceName": "b", "taskDefinition": td, "desiredCount": 1,
+            "loadBalancers": [{"loadBalancerName": "classic", "containerName": "app", "containerPort": 80}]})
+    };
+    let e = err(&c, "CreateService", clb("web"));
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    assert_eq!(
+        e.message,
+        "A host port mapping for the container port 80 is required."
+    );
+    call(&c, "CreateService", clb("static"));
+    // Service registries (techservicesillinois/terraform-aws-ecs-service#16,
+    // cloudposse/terraform-aws-ecs-web-app#208).
+    let srv = "arn:aws:servicediscovery:us-east-2:224588347132:service/srv-l2ijonw3ungcigcj";
+    let registry = |r: Value| json!({"serviceName": "c", "taskDefinition": "web", "desiredCount": 1, "serviceRegistries": [r]});
+    let e = err(&c, "CreateService", registry(json!({"registryArn": srv})));
+    assert_eq!(
+        e.message,
+        format!(
+            "When specifying 'host' or 'bridge' for networkMode, values for 'containerName' and 'containerPort' must be specified from the task definition. Registry: {srv}"
+        )
+    );
+    let e = err(
+        &c,
+        "CreateService",
+        registry(
+            json!({"registryArn": srv, "port": 80, "containerName": "app", "containerPort": 80}),
+        ),
+    );
+    assert_eq!(
+        e.message,
+        "Specify a value for either 'port' or the 'containerName' and 'containerPort' combination, but not both. Remove one and retry."
+    );
+    call(
+        &c,
+        "CreateService",
+        registry(json!({"registryArn": srv, "containerName": "app", "containerPort": 80})),
+    );
+}
+
+/// Placement constraints with Fargate (GetSimpl/cloudlift#138,
+/// hashicorp/terraform-provider-aws#26337), also through the cluster's default strategy; and a
+/// capacity provider strategy change on UpdateService without a forced deployment
+/// (kayac/ecspresso#481, aws/aws-cdk#34631).
+#[tokio::test]
+async fn fargate_placement_constraints_and_strategy_changes_get_ecs_s_texts() {
+    let c = cluster(None).await;
+    fargate_td(&c);
+    let constraints = json!([{"type": "memberOf", "expression": "attribute:ecs.availability-zone == us-east-1a"}]);
+    let e = err(
+        &c,
+        "CreateService",
+        json!({"serviceName": "w", "taskDefinition": "fg", "desiredCount": 1, "launchType": "FARGATE",
+            "networkConfiguration": vpc(), "placementConstraints": constraints}),
+    );
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    assert_eq!(
+        e.message,
+        "Placement constraints are not supported with FARGATE launch type."
+    );
+    call(
+        &c,
+        "PutClusterCapacityProviders",
+        json!({"cluster": "default", "capacityProviders": ["FARGATE", "FARGATE_SPOT"],
+            "defaultCapacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}]}),
+    );
+    // Fargate by the cluster's default strategy: the request alone does not say so.
+    let e = err(
+        &c,
+        "CreateService",
+        json!({"serviceName": "w", "taskDefinition": "fg", "desiredCount": 1,
+            "networkConfiguration": vpc(), "placementConstraints": constraints}),
+    );
+    assert_eq!(
+        e.message,
+        "Placement constraints are not supported with FARGATE launch type."
+    );
+    call(
+        &c,
+        "CreateService",
+        json!({"serviceName": "w", "taskDefinition": "fg", "desiredCount": 1,
+            "networkConfiguration": vpc(),
+            "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}]}),
+    );
+    let spot = json!([{"capacityProvider": "FARGATE_SPOT", "weight": 1}]);
+    let e = err(
+        &c,
+        "UpdateService",
+        json!({"service": "w", "capacityProviderStrategy": spot}),
+    );
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    assert_eq!(
+        e.message,
+        "When switching from launch type to capacity provider strategy on an existing service, or making a change to a capacity provider strategy on a service that is already using one, you must force a new deployment."
+    );
+    // The same strategy needs no new deployment; a change with one is taken.
+    call(
+        &c,
+        "UpdateService",
+        json!({"service": "w", "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}]}),
+    );
+    let s = call(
+        &c,
+        "UpdateService",
+        json!({"service": "w", "capacityProviderStrategy": spot, "forceNewDeployment": true}),
+    );
+    assert_eq!(s["service"]["capacityProviderStrategy"], spot);
+    let e = err(
+        &c,
+        "UpdateService",
+        json!({"service": "w", "placementConstraints": constraints}),
+    );
+    assert_eq!(
+        e.message,
+        "Placement constraints are not supported with FARGATE launch type."
+    );
+}
+
+/// The DAEMON scheduler's texts: a capacity provider strategy, given or the cluster's default
+/// (aws/containers-roadmap#692), maximumPercent above 100 (aws/aws-cdk#2209), and a desired count
+/// on UpdateService (fabfuel/ecs-deploy#59).
+#[tokio::test]
+async fn daemon_services_get_ecs_s_texts() {
+    let c = cluster(None).await;
+    register(&c, "agent", "agent:1");
+    let daemon = |extra: Value| {
+        let mut body = json!({"serviceName": "agent", "taskDefinition": "agent", "schedulingStrategy": "DAEMON"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let strategy_text = "Specifying a capacity provider strategy is not supported when you create a service using the DAEMON scheduling strategy.";
+    let e = err(
+        &c,
+        "CreateService",
+        daemon(json!({"capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}]})),
+    );
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    assert_eq!(e.message, strategy_text);
+    let e = err(
+        &c,
+        "CreateService",
+        daemon(json!({"deploymentConfiguration": {"maximumPercent": 200}})),
+    );
+    assert_eq!(
+        e.message,
+        "The daemon scheduling strategy does not support values above 100 for maximumPercent on a deployment configuration. Change the maximumPercent value to 100, and try again"
+    );
+    call(
+        &c,
+        "PutClusterCapacityProviders",
+        json!({"cluster": "default", "capacityProviders": ["FARGATE"],
+            "defaultCapacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}]}),
+    );
+    let e = err(&c, "CreateService", daemon(json!({})));
+    assert_eq!(e.message, strategy_text);
+    // `--launch-type EC2` is the fix the thread found.
+    call(&c, "CreateService", daemon(json!({"launchType": "EC2"})));
+    let e = err(
+        &c,
+        "UpdateService",
+        json!({"service": "agent", "desiredCount": 2}),
+    );
+    assert_eq!(
+        e.message,
+        "The daemon scheduling strategy does not support a desired count for services. Remove the desired count value and try again"
+    );
+    call(
+        &c,
+        "UpdateService",
+        json!({"service": "agent", "forceNewDeployment": true}),
+    );
+}

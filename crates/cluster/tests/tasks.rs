@@ -260,3 +260,53 @@ async fn an_inactive_revision_is_refused_with_each_operation_s_exception() {
     // The active neighbour runs.
     call(&c, "RunTask", json!({"taskDefinition": "web:2"}));
 }
+
+/// RunTask with a capacity provider the cluster does not have (dask/dask-cloudprovider#328) and a
+/// task memory override below a container's memory (artilleryio/artillery#591), each beside the
+/// valid neighbour that runs.
+#[tokio::test]
+async fn unassociated_providers_and_small_memory_overrides_get_ecs_s_texts() {
+    let c = cluster(None).await;
+    register(&c, "web", "nginx:1");
+    call(
+        &c,
+        "RegisterTaskDefinition",
+        json!({"family": "fg", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc",
+        "cpu": "256", "memory": "512", "containerDefinitions": [{"name": "a", "image": "x:1"}]}),
+    );
+    // A cluster created without capacity providers (`default` has FARGATE and FARGATE_SPOT).
+    call(&c, "CreateCluster", json!({"clusterName": "bare"}));
+    let spot = json!({"cluster": "bare", "taskDefinition": "fg",
+        "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}});
+    let e = err(&c, "RunTask", spot.clone());
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    assert_eq!(
+        e.message,
+        "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again."
+    );
+    call(
+        &c,
+        "PutClusterCapacityProviders",
+        json!({"cluster": "bare", "capacityProviders": ["FARGATE", "FARGATE_SPOT"],
+            "defaultCapacityProviderStrategy": []}),
+    );
+    let r = call(&c, "RunTask", spot);
+    assert_eq!(r["tasks"][0]["capacityProviderName"], "FARGATE_SPOT");
+    // `web`'s container has memory 256.
+    let e = err(
+        &c,
+        "RunTask",
+        json!({"taskDefinition": "web", "overrides": {"memory": "128"}}),
+    );
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    assert_eq!(
+        e.message,
+        "'memory' setting for container 'app' is greater than for task."
+    );
+    call(
+        &c,
+        "RunTask",
+        json!({"taskDefinition": "web", "overrides": {"memory": "512"}}),
+    );
+}

@@ -89,7 +89,16 @@ pub enum DeployError {
         /// The value given.
         value: i32,
     },
-    /// A DAEMON service set `maximumPercent` to something other than 100.
+    /// A DAEMON service set `maximumPercent` above 100: ECS's own text (aws/aws-cdk#2209, where
+    /// the CDK sent 200).
+    #[error(
+        "The daemon scheduling strategy does not support values above 100 for maximumPercent on a deployment configuration. Change the maximumPercent value to 100, and try again"
+    )]
+    DaemonMaximumPercentAbove100 {
+        /// The value given.
+        value: i32,
+    },
+    /// A DAEMON service set `maximumPercent` below 100.
     #[error(
         "deploymentConfiguration.maximumPercent must be 100 for a DAEMON service, got {value}; omit it or set it to 100"
     )]
@@ -188,8 +197,8 @@ impl DeploymentConfiguration {
     /// # Errors
     ///
     /// [`DeployError::NegativePercent`] for a negative percentage and
-    /// [`DeployError::DaemonMaximumPercent`] for a DAEMON service whose `maximumPercent` is not
-    /// 100.
+    /// [`DeployError::DaemonMaximumPercentAbove100`] and [`DeployError::DaemonMaximumPercent`]
+    /// for a DAEMON service whose `maximumPercent` is above or below 100.
     ///
     /// # Example
     ///
@@ -227,6 +236,9 @@ impl DeploymentConfiguration {
                 member: "maximumPercent",
                 value: max,
             });
+        }
+        if strategy == SchedulingStrategy::Daemon && max > 100 {
+            return Err(DeployError::DaemonMaximumPercentAbove100 { value: max });
         }
         if strategy == SchedulingStrategy::Daemon && max != 100 {
             return Err(DeployError::DaemonMaximumPercent { value: max });

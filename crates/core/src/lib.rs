@@ -6,8 +6,9 @@
 //! others cannot ([`placement`]), what a rolling deployment does next and when the circuit
 //! breaker trips ([`deploy`]), what Service Auto Scaling would do with a metric series
 //! ([`scaling`]), what really changed between two revisions ([`diff`]), and the AWS JSON wire
-//! envelope ([`protocol`]), and what ECS fills in when it stores a task definition
-//! ([`registered`]).
+//! envelope ([`protocol`]), what ECS fills in when it stores a task definition
+//! ([`registered`]), and the members ECS always returns on services, tasks and container
+//! instances ([`described`]).
 //!
 //! What it deliberately does not do: IO, async, clocks or threads. It returns data (a plan, a
 //! step, diagnostics) and leaves performing it to the embedded cluster, the server, or your tool.
@@ -37,6 +38,7 @@
 #![warn(missing_docs)]
 
 pub mod deploy;
+pub mod described;
 pub mod diff;
 pub mod json;
 pub mod model;

@@ -37,6 +37,11 @@ fn files() -> Vec<(String, String)> {
 /// JSON pointer of the problem it describes.
 const FLAGGED: &[(&str, &str, &str)] = &[
     ("022-", "type", "/containerDefinitions/1/portMappings"),
+    (
+        "032-",
+        "firelens-config-file",
+        "/containerDefinitions/0/firelensConfiguration/options/config-file-type",
+    ),
     ("049-", "enum", "/networkMode"),
     ("074-", "task-cpu-invalid", "/cpu"),
     ("079-", "enum", "/networkMode"),

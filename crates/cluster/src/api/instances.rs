@@ -36,6 +36,7 @@ fn resources(r: pl::Resources, ports: &pl::Ports, registered_gpu: u32) -> Vec<m:
     if registered_gpu > 0 {
         v.push(int("GPU", r.gpu));
     }
+    v.iter_mut().for_each(berth_core::described::fill_resource);
     v
 }
 
@@ -77,7 +78,8 @@ pub(crate) fn view(_c: &ClusterRec, i: &InstanceRec, with_tags: bool) -> m::Cont
         ),
         registered_at: chrono::DateTime::from_timestamp(ci.registered_at, 0).map(ts),
         attachments: Some(vec![]),
-        tags: with_tags.then(|| i.tags.clone()),
+        // Without `include: [TAGS]` ECS answers an empty list, not the tags.
+        tags: Some(if with_tags { i.tags.clone() } else { vec![] }),
         ..m::ContainerInstance::default()
     }
 }

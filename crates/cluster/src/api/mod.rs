@@ -96,6 +96,12 @@ const REQUEST_RULES_ENFORCED: &[&str] = &[
     "network-configuration",
     "task-group",
     "request-placement-constraint",
+    "placement-constraints-fargate",
+    "service-role",
+    "load-balancer-host-port",
+    "service-registry-port",
+    "service-registry-container",
+    "task-memory-override",
 ];
 
 /// Runs [`REQUEST_RULES_ENFORCED`] over a CreateService / UpdateService / RunTask / StartTask

@@ -12,7 +12,9 @@ use berth_core::protocol::{Arn, AwsError, ErrorCode, Resource};
 use serde_json::{Value, json};
 
 use super::taskdefs::resolve;
-use super::tasks::{Launch, check_launch, choose_launch, placement_inputs};
+use super::tasks::{
+    Launch, check_fargate_placement, check_launch, check_strategy, choose_launch, placement_inputs,
+};
 use super::{
     Page, Read, Write, active_cluster, active_cluster_mut, check_batch, check_tags, failure,
     last_segment, out, ts, valid_name,
@@ -35,6 +37,10 @@ impl dp::IdSource for Ids<'_> {
         )
     }
 }
+
+/// ECS's answer to placement strategies on a DAEMON service (`berth validate`'s
+/// `daemon-placement-strategy`).
+const DAEMON_PLACEMENT_STRATEGY: &str = "The daemon scheduling strategy does not support placement strategies. Remove the placement strategy and try again";
 
 fn to_spec_config(c: Option<&m::DeploymentConfiguration>) -> dp::DeploymentConfiguration {
     let Some(c) = c else {
@@ -145,10 +151,24 @@ pub(crate) fn view(c: &ClusterRec, rec: &ServiceRec, with_tags: bool) -> m::Serv
     if let Some(p) = rec.deploy.primary() {
         s.current_service_deployment = Some(deployment_arn_from(&s, &p.id));
     }
+    berth_core::described::fill_service(&mut s);
     if !with_tags {
         s.tags = None;
     }
     s
+}
+
+/// The ARN of the IAM role a CreateService `role` names: an ARN as given, else a role name
+/// (with its path, if any) in the account.
+fn role_arn(account: &str, role: &str) -> String {
+    if role.starts_with("arn:") {
+        role.to_string()
+    } else {
+        format!(
+            "arn:aws:iam::{account}:role/{}",
+            role.trim_start_matches('/')
+        )
+    }
 }
 
 fn deployment_arn_from(s: &m::Service, id: &str) -> String {
@@ -192,13 +212,23 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
             .launch_type
             .as_ref()
             .is_some_and(|l| l.as_str() == "FARGATE")
-            || req
-                .capacity_provider_strategy
-                .as_ref()
-                .is_some_and(|s| !s.is_empty())
         {
             return Err(AwsError::invalid_parameter(
-                "The DAEMON scheduling strategy does not support the FARGATE launch type or capacity provider strategies.",
+                "The DAEMON scheduling strategy does not support the FARGATE launch type.",
+            ));
+        }
+        // ECS's text, also when the strategy would be the cluster's default: the launch type
+        // must then be given (aws/containers-roadmap#692).
+        let strategy = req
+            .capacity_provider_strategy
+            .as_ref()
+            .is_some_and(|s| !s.is_empty());
+        let cluster_default = req.launch_type.is_none()
+            && req.capacity_provider_strategy.is_none()
+            && !w.st.clusters[&cluster].default_strategy.is_empty();
+        if strategy || cluster_default {
+            return Err(AwsError::invalid_parameter(
+                "Specifying a capacity provider strategy is not supported when you create a service using the DAEMON scheduling strategy.",
             ));
         }
         if req
@@ -206,9 +236,7 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
             .as_ref()
             .is_some_and(|s| !s.is_empty())
         {
-            return Err(AwsError::invalid_parameter(
-                "Placement strategies are not supported with the DAEMON scheduling strategy.",
-            ));
+            return Err(AwsError::invalid_parameter(DAEMON_PLACEMENT_STRATEGY));
         }
     }
     if let Some(ctrl) = req
@@ -284,6 +312,7 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
         )?
     };
     check_launch(&td, &launch, req.network_configuration.as_ref())?;
+    check_fargate_placement(&launch, req.placement_constraints.as_ref())?;
     let spec_cfg = to_spec_config(req.deployment_configuration.as_ref());
     let sched = if daemon {
         dp::SchedulingStrategy::Daemon
@@ -361,6 +390,8 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
                 .unwrap_or_else(|| m::PropagateTags::from("NONE")),
         ),
         enable_execute_command: Some(req.enable_execute_command.unwrap_or(false)),
+        availability_zone_rebalancing: req.availability_zone_rebalancing.clone(),
+        role_arn: req.role.as_deref().map(|r| role_arn(&w.env.account, r)),
         ..m::Service::default()
     };
     let rec = ServiceRec {
@@ -421,6 +452,7 @@ pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateServiceRequest) -> Result<
             ));
         }
     }
+    let (strategy_change, current_td) = strategy_update(w.st, &cluster, &name, &req)?;
     let now = w.now;
     let c =
         w.st.clusters
@@ -433,18 +465,36 @@ pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateServiceRequest) -> Result<
             "Service was not ACTIVE.",
         ));
     }
-    if let Some(td) = &td {
-        let launch = if rec
-            .service
-            .launch_type
-            .as_ref()
-            .is_some_and(|l| l.as_str() == "FARGATE")
-            || rec
-                .service
-                .capacity_provider_strategy
+    let fargate = match &strategy_change {
+        Some(s) => !s.is_empty(),
+        None => {
+            rec.service
+                .launch_type
                 .as_ref()
-                .is_some_and(|s| !s.is_empty())
-        {
+                .is_some_and(|l| l.as_str() == "FARGATE")
+                || rec
+                    .service
+                    .capacity_provider_strategy
+                    .as_ref()
+                    .is_some_and(|s| !s.is_empty())
+        }
+    };
+    if fargate
+        && req
+            .placement_constraints
+            .as_ref()
+            .is_some_and(|p| !p.is_empty())
+    {
+        // GetSimpl/cloudlift#138, hashicorp/terraform-provider-aws#26337.
+        return Err(AwsError::invalid_parameter(
+            "Placement constraints are not supported with FARGATE launch type.",
+        ));
+    }
+    let checked = td
+        .as_ref()
+        .or(current_td.as_ref().filter(|_| strategy_change.is_some()));
+    if let Some(td) = checked {
+        let launch = if fargate {
             Launch::Fargate(None)
         } else {
             Launch::Ec2
@@ -467,10 +517,14 @@ pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateServiceRequest) -> Result<
         rec.deploy.spec.health_check_grace_period_seconds = g.max(0) as u32;
         rec.service.health_check_grace_period_seconds = Some(g);
     }
+    if let Some(z) = &req.availability_zone_rebalancing {
+        rec.service.availability_zone_rebalancing = Some(z.clone());
+    }
     let daemon = rec.deploy.spec.scheduling_strategy == dp::SchedulingStrategy::Daemon;
     if daemon && req.desired_count.is_some() {
+        // ECS's text on UpdateService too (fabfuel/ecs-deploy#59).
         return Err(AwsError::invalid_parameter(
-            "The daemon scheduling strategy does not support a desired count for services.",
+            "The daemon scheduling strategy does not support a desired count for services. Remove the desired count value and try again",
         ));
     }
     if daemon
@@ -479,9 +533,7 @@ pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateServiceRequest) -> Result<
             .as_ref()
             .is_some_and(|s| !s.is_empty())
     {
-        return Err(AwsError::invalid_parameter(
-            "Placement strategies are not supported with the DAEMON scheduling strategy.",
-        ));
+        return Err(AwsError::invalid_parameter(DAEMON_PLACEMENT_STRATEGY));
     }
     if let Some(d) = req.desired_count {
         rec.deploy.set_desired_count(d as u32, now);
@@ -513,6 +565,11 @@ pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateServiceRequest) -> Result<
         rec.service.network_configuration = Some(n.clone());
         new_deployment = true;
     }
+    if let Some(s) = strategy_change {
+        rec.service.capacity_provider_strategy = (!s.is_empty()).then_some(s);
+        rec.service.launch_type = None;
+        new_deployment = true;
+    }
     if new_deployment {
         let id = dp::IdSource::deployment_id(&mut Ids {
             st: &mut w.st.meta.rng,
@@ -530,6 +587,72 @@ pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateServiceRequest) -> Result<
     w.dirty.insert(Key::Service(cluster.clone(), name.clone()));
     let v = view(c, &c.services[&name], true);
     out(json!({"service": v}))
+}
+
+/// UpdateService's `capacityProviderStrategy`: the strategy the service moves to when it
+/// changes (an empty one is the cluster's default), and the service's current task definition to
+/// check it against. A change — or a first strategy for a service on a launch type — needs
+/// `forceNewDeployment` (ECS's text: pipe-cd/pipecd#6385, kayac/ecspresso#481,
+/// reproio/ecs_deploy#74, aws/aws-cdk#34631); every provider must be associated with the cluster.
+fn strategy_update(
+    st: &State,
+    cluster: &str,
+    name: &str,
+    req: &m::UpdateServiceRequest,
+) -> Result<
+    (
+        Option<Vec<m::CapacityProviderStrategyItem>>,
+        Option<TaskDefRec>,
+    ),
+    AwsError,
+> {
+    let Some(asked) = &req.capacity_provider_strategy else {
+        return Ok((None, None));
+    };
+    let c = &st.clusters[cluster];
+    let rec = c
+        .services
+        .get(name)
+        .ok_or_else(AwsError::service_not_found)?;
+    let strategy = if asked.is_empty() {
+        c.default_strategy.clone()
+    } else {
+        asked.clone()
+    };
+    if !strategy.is_empty() {
+        check_strategy(&strategy, Some(&c.capacity_providers))?;
+    }
+    let key = |v: &[m::CapacityProviderStrategyItem]| {
+        v.iter()
+            .map(|i| {
+                (
+                    i.capacity_provider.clone(),
+                    i.weight.unwrap_or(0),
+                    i.base.unwrap_or(0),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let current = rec
+        .service
+        .capacity_provider_strategy
+        .as_deref()
+        .unwrap_or_default();
+    let changed = rec.service.launch_type.is_some() || key(&strategy) != key(current);
+    if !changed {
+        return Ok((None, None));
+    }
+    if !req.force_new_deployment.unwrap_or(false) {
+        return Err(AwsError::invalid_parameter(
+            "When switching from launch type to capacity provider strategy on an existing service, or making a change to a capacity provider strategy on a service that is already using one, you must force a new deployment.",
+        ));
+    }
+    let current_td = rec
+        .deploy
+        .primary()
+        .and_then(|d| resolve(st, &d.task_definition))
+        .cloned();
+    Ok((Some(strategy), current_td))
 }
 
 pub(crate) fn delete(w: &mut Write<'_>, req: m::DeleteServiceRequest) -> Result<Value, AwsError> {
@@ -732,6 +855,21 @@ fn find_deployment<'a>(
     Some((c, rec, d))
 }
 
+/// The revisions a deployment replaces (`sourceServiceRevisions`): the deployment before it,
+/// which was the running revision when it started, and any older one still not INACTIVE (a
+/// deployment started while another was in flight replaces both). Empty for a service's first
+/// deployment, as in ECS.
+fn source_revisions<'a>(
+    rec: &'a ServiceRec,
+    d: &'a dp::Deployment,
+) -> impl Iterator<Item = &'a dp::Deployment> + 'a {
+    let all = &rec.deploy.deployments;
+    let at = all.iter().position(|e| e.id == d.id).unwrap_or(0);
+    all[..at].iter().enumerate().filter_map(move |(i, e)| {
+        (i + 1 == at || e.status != dp::DeploymentStatus::Inactive).then_some(e)
+    })
+}
+
 pub(crate) fn describe_deployments(
     r: &Read<'_>,
     req: m::DescribeServiceDeploymentsRequest,
@@ -761,6 +899,34 @@ pub(crate) fn describe_deployments(
                     b.threshold_configuration.as_ref(),
                 )
             });
+        let name = rec.service.service_name.as_deref().unwrap_or_default();
+        let revision = |e: &dp::Deployment| {
+            json!({
+                "arn": revision_arn(r.env, &c.name, name, &e.id),
+                "requestedTaskCount": e.desired_count,
+                "runningTaskCount": e.running_count,
+                "pendingTaskCount": e.pending_count,
+            })
+        };
+        let mut config = rec
+            .service
+            .deployment_configuration
+            .clone()
+            .unwrap_or_default();
+        berth_core::described::fill_deployment_configuration(
+            &mut config,
+            rec.deploy.spec.scheduling_strategy == dp::SchedulingStrategy::Daemon,
+        );
+        let alarms_on = config
+            .alarms
+            .as_ref()
+            .is_some_and(|a| a.enable == Some(true));
+        let breaker = match (threshold, &d.rollout_state) {
+            (None, _) => "DISABLED",
+            (Some(_), dp::RolloutState::Failed) => "TRIGGERED",
+            (Some(_), _) if b.finished_at.is_some() => "MONITORING_COMPLETE",
+            (Some(_), _) => "MONITORING",
+        };
         found.push(json!({
             "serviceDeploymentArn": b.service_deployment_arn,
             "serviceArn": b.service_arn,
@@ -769,23 +935,21 @@ pub(crate) fn describe_deployments(
             "startedAt": b.started_at,
             "finishedAt": b.finished_at,
             "updatedAt": ts(d.updated_at),
-            "targetServiceRevision": {
-                "arn": b.target_service_revision_arn,
-                "requestedTaskCount": d.desired_count,
-                "runningTaskCount": d.running_count,
-                "pendingTaskCount": d.pending_count,
-            },
+            "sourceServiceRevisions": source_revisions(rec, d).map(revision).collect::<Vec<_>>(),
+            "targetServiceRevision": revision(d),
             "status": b.status,
             "statusReason": b.status_reason,
-            "deploymentConfiguration": rec.service.deployment_configuration,
+            "deploymentConfiguration": config,
             "deploymentCircuitBreaker": {
-                "status": if threshold.is_some() { if d.rollout_state == dp::RolloutState::Failed { "TRIGGERED" } else { "MONITORING" } } else { "DISABLED" },
+                "status": breaker,
                 "failureCount": d.failed_tasks,
                 "threshold": threshold.unwrap_or(0),
             },
+            // Berth does not watch CloudWatch alarms: a deployment without them says so.
+            "alarms": (!alarms_on).then(|| json!({"status": "DISABLED"})),
             "rollback": d.rolled_back_by.as_ref().map(|id| json!({
                 "reason": d.status_reason,
-                "serviceRevisionArn": revision_arn(r.env, &c.name, rec.service.service_name.as_deref().unwrap_or_default(), id),
+                "serviceRevisionArn": revision_arn(r.env, &c.name, name, id),
             })),
         }));
     }
@@ -807,6 +971,11 @@ pub(crate) fn describe_revisions(
             failures.push(failure(arn, "MISSING"));
             continue;
         };
+        let mut platform = m::Deployment::default();
+        berth_core::described::fill_deployment(
+            &mut platform,
+            rec.service.platform_version.as_deref(),
+        );
         let images: Vec<Value> = resolve(r.st, &d.task_definition)
             .map(|td| {
                 td.td
@@ -824,9 +993,14 @@ pub(crate) fn describe_revisions(
             "taskDefinition": d.task_definition,
             "launchType": rec.service.launch_type,
             "capacityProviderStrategy": rec.service.capacity_provider_strategy,
+            "platformVersion": platform.platform_version,
+            "platformFamily": platform.platform_family,
             "networkConfiguration": rec.service.network_configuration,
             "loadBalancers": rec.service.load_balancers,
             "containerImages": images,
+            // Berth runs no GuardDuty agent and no Service Connect proxy.
+            "guardDutyEnabled": false,
+            "serviceConnectConfiguration": {"enabled": false},
             "createdAt": ts(d.created_at),
         }));
     }

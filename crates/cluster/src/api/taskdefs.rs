@@ -105,29 +105,15 @@ pub(crate) fn parse_reference(reference: &str) -> Option<(String, Option<u32>)> 
 }
 
 /// ECS's answers to a `taskDefinition` reference that cannot name a revision, before looking it
-/// up (CreateService / UpdateService): a part after the last `:` that is not a number →
-/// `Invalid revision number.` (hashicorp/terraform-provider-aws#30313,
-/// hashicorp/terraform#17746); a family with characters outside `[A-Za-z0-9_-]` → `Family
-/// contains invalid characters.` (aws/aws-cli#6774, an image URL given as the task definition).
+/// up (CreateService / UpdateService); the texts and their sources are berth-core's
+/// [`berth_core::validate::ReferenceFault`].
 pub(crate) fn check_reference(reference: &str) -> Result<(), AwsError> {
-    let tail = match reference.split_once(":task-definition/") {
-        Some((head, tail)) if head.starts_with("arn:") => tail,
-        _ => reference,
-    };
-    let (family, revision) = match tail.rsplit_once(':') {
-        Some((f, r)) => (f, Some(r)),
-        None => (tail, None),
-    };
-    if revision.is_some_and(|r| r.is_empty() || !r.bytes().all(|b| b.is_ascii_digit())) {
-        return Err(AwsError::invalid_parameter("Invalid revision number."));
+    use berth_core::validate::{ReferenceFault, reference_fault};
+    match reference_fault(reference) {
+        None => Ok(()),
+        Some(f @ ReferenceFault::InvalidRevision) => Err(AwsError::invalid_parameter(f.message())),
+        Some(f @ ReferenceFault::FamilyInvalid) => Err(AwsError::client(f.message())),
     }
-    if !family
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(AwsError::client("Family contains invalid characters."));
-    }
-    Ok(())
 }
 
 fn status(t: &TaskDefRec) -> &str {

@@ -38,9 +38,10 @@ pub(crate) fn check_strategy(
         }
         if let Some(allowed) = allowed {
             if !allowed.iter().any(|a| a == name) {
-                return Err(AwsError::invalid_parameter(format!(
-                    "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster ({name})."
-                )));
+                // ECS's text (dask/dask-cloudprovider#328: FARGATE_SPOT on a cluster without it).
+                return Err(AwsError::invalid_parameter(
+                    "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.",
+                ));
             }
         }
         if !(0..=1000).contains(&item.weight.unwrap_or(0))
@@ -97,7 +98,7 @@ pub(crate) fn choose_launch(
         _ if !c.default_strategy.is_empty() => &c.default_strategy[..],
         _ => return Ok(Launch::Ec2),
     };
-    check_strategy(strategy, None)?;
+    check_strategy(strategy, Some(&c.capacity_providers))?;
     if let Some(b) = strategy.iter().find(|i| i.base.unwrap_or(0) > 0) {
         return Ok(Launch::Fargate(b.capacity_provider.clone()));
     }
@@ -349,6 +350,36 @@ pub(crate) fn make_task(env: &Env, cluster: &str, now: DateTime<Utc>, n: NewTask
     }
 }
 
+/// The wire form of a task: the record with the members ECS always returns filled in
+/// ([`berth_core::described::fill_task`]), from its task definition and, for EC2, its
+/// instance's `ecs.cpu-architecture`.
+pub(crate) fn view(st: &crate::state::State, c: &ClusterRec, t: &TaskRec) -> m::Task {
+    let mut task = t.task.clone();
+    let td = task
+        .task_definition_arn
+        .as_deref()
+        .and_then(|arn| resolve(st, arn))
+        .map(|d| &d.td);
+    let arch = task
+        .container_instance_arn
+        .as_deref()
+        .and_then(|arn| c.instances.get(last_segment(arn)))
+        .and_then(|i| {
+            i.ci.attributes
+                .iter()
+                .find(|a| a.name == "ecs.cpu-architecture")
+        })
+        .and_then(|a| a.value.as_deref());
+    berth_core::described::fill_task(
+        &mut task,
+        &berth_core::described::TaskFacts {
+            task_definition: td,
+            instance_cpu_architecture: arch,
+        },
+    );
+    task
+}
+
 fn check_overrides(td: &TaskDefRec, o: &m::TaskOverride) -> Result<(), AwsError> {
     let size = serde_json::to_string(o).map_or(0, |s| s.chars().count());
     if size > 8192 {
@@ -486,6 +517,21 @@ pub(crate) fn check_launch(
     Ok(())
 }
 
+/// Placement constraints with a Fargate launch, which ECS refuses (GetSimpl/cloudlift#138,
+/// hashicorp/terraform-provider-aws#26337) — also when the launch is Fargate through the
+/// cluster's default capacity provider strategy, which `berth validate` cannot see.
+pub(crate) fn check_fargate_placement(
+    launch: &Launch,
+    constraints: Option<&Vec<m::PlacementConstraint>>,
+) -> Result<(), AwsError> {
+    if matches!(launch, Launch::Fargate(_)) && constraints.is_some_and(|c| !c.is_empty()) {
+        return Err(AwsError::invalid_parameter(
+            "Placement constraints are not supported with FARGATE launch type.",
+        ));
+    }
+    Ok(())
+}
+
 /// The availability zone of a placement (or a Fargate zone).
 pub(crate) fn zone_of(
     c: &ClusterRec,
@@ -529,6 +575,7 @@ pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Value, Aw
         random,
     )?;
     check_launch(&td, &launch, req.network_configuration.as_ref())?;
+    check_fargate_placement(&launch, req.placement_constraints.as_ref())?;
     let family = td.td.family.clone().unwrap_or_default();
     let group = req
         .group
@@ -614,7 +661,7 @@ pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Value, Aw
                 service: None,
             },
         );
-        tasks.push(rec.task.clone());
+        tasks.push(view(w.st, &w.st.clusters[&cluster], &rec));
         let c =
             w.st.clusters
                 .get_mut(&cluster)
@@ -707,7 +754,7 @@ pub(crate) fn start(w: &mut Write<'_>, req: m::StartTaskRequest) -> Result<Value
                 service: None,
             },
         );
-        tasks.push(rec.task.clone());
+        tasks.push(view(w.st, &w.st.clusters[&cluster], &rec));
         let c =
             w.st.clusters
                 .get_mut(&cluster)
@@ -785,8 +832,10 @@ pub(crate) fn stop(w: &mut Write<'_>, req: m::StopTaskRequest) -> Result<Value, 
         .ok_or_else(|| AwsError::invalid_parameter("The referenced task was not found."))?;
     // StopTask deletes the task's tags (ecs-semantics §4).
     t.task.tags = Some(vec![]);
-    let v = t.task.clone();
-    w.dirty.insert(Key::Task(c.name.clone(), id));
+    let cluster = c.name.clone();
+    let c = &w.st.clusters[&cluster];
+    let v = view(w.st, c, &c.tasks[&id]);
+    w.dirty.insert(Key::Task(cluster, id));
     out(json!({"task": v}))
 }
 
@@ -811,15 +860,14 @@ pub(crate) fn describe(r: &Read<'_>, req: m::DescribeTasksRequest) -> Result<Val
     for w in wanted {
         let id = last_segment(&w);
         match c.tasks.get(id) {
-            // Serialised from the record (no copy of the task first).
             Some(t) => {
-                let mut task = serde_json::to_value(&t.task)
-                    .map_err(|e| AwsError::new(ErrorCode::ServerException, e.to_string()))?;
+                let mut task = view(r.st, c, t);
+                // Without `include: [TAGS]` ECS answers an empty list, not the tags.
                 if !with_tags {
-                    if let Some(o) = task.as_object_mut() {
-                        o.shift_remove("tags");
-                    }
+                    task.tags = Some(vec![]);
                 }
+                let task = serde_json::to_value(&task)
+                    .map_err(|e| AwsError::new(ErrorCode::ServerException, e.to_string()))?;
                 tasks.push(task);
             }
             None => failures.push(failure(

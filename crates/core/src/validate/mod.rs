@@ -35,6 +35,7 @@ mod service;
 
 pub use diagnostic::{Diagnostic, Severity, Span};
 pub use kind::{InputKind, RequestForm, detect_kind};
+pub use request_rules::{ReferenceFault, reference_fault};
 pub use run_task::{RunTaskOptions, validate_run_task};
 pub use service::{ServiceOptions, validate_service};
 
@@ -241,6 +242,14 @@ pub fn validate_task_definition(text: &str, options: &Options) -> Report {
         }
         findings.push(f);
     }
+    // Where ECS has its own text for a value outside the model's enumeration (a task definition's
+    // `distinctInstance` constraint), that text replaces the generic enum finding.
+    let explained: std::collections::BTreeSet<String> = findings
+        .iter()
+        .filter(|f| f.code == "placement-constraint-type")
+        .map(|f| f.path.clone())
+        .collect();
+    findings.retain(|f| !(f.code == "enum" && explained.contains(&f.path)));
     let compatibilities = if findings.iter().any(|f| f.severity == Severity::Error) {
         Vec::new()
     } else {

@@ -66,8 +66,12 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
         "Placement strategies: at most 5; spread by instanceId, host or attribute:<name>; binpack by cpu or memory (the placement engine's messages); random takes no field (warning).",
     ),
     (
+        "placement-constraints-fargate",
+        "ECS: Placement constraints are not supported with FARGATE launch type. (GetSimpl/cloudlift#138, hashicorp/terraform-provider-aws#26337)",
+    ),
+    (
         "placement-fargate",
-        "Warning: placement constraints and strategies with Fargate, which places tasks itself and does not use them.",
+        "Warning: placement strategies with Fargate, which places tasks itself and does not use them.",
     ),
     (
         "cluster-name",
@@ -75,7 +79,7 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
     ),
     (
         "task-definition-reference",
-        "taskDefinition is a family, family:revision or task definition ARN (error); warning when it names another family than the task definition checked alongside.",
+        "taskDefinition is a family, family:revision or task definition ARN (error; ECS's texts where a part after the last ':' is not a number — Invalid revision number. (hashicorp/terraform-provider-aws#30313) — or the family has other characters — Family contains invalid characters. (aws/aws-cli#6774); ours otherwise); warning when it names another family than the task definition checked alongside.",
     ),
     (
         "service-name",
@@ -91,7 +95,11 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
     ),
     (
         "health-check-grace-period",
-        "ECS (older API versions; a warning, as ECS now applies the grace period to container health checks too): Health check grace period is only valid for services configured to use load balancers",
+        "ECS (older API versions; a warning, as ECS now applies the grace period to container health checks too and accepts it without load balancers — kayac/ecspresso#805, aws-cloudformation/cfn-lint#4227): Health check grace period is only valid for services configured to use load balancers",
+    ),
+    (
+        "service-role",
+        "ECS: You cannot specify an IAM role for services that require a service linked role. (role with an awsvpc or Fargate task definition, with no or more than one load balancer, with service discovery or the EXTERNAL controller; hashicorp/terraform-provider-aws#4657, aws/containers-roadmap#461, cloudposse/terraform-aws-ecs-alb-service-task#118)",
     ),
     (
         "load-balancer",
@@ -110,12 +118,28 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
         "ECS: The container <NAME> did not have a container port <PORT> defined.",
     ),
     (
+        "load-balancer-host-port",
+        "ECS: A host port mapping for the container port <PORT> is required. (a Classic Load Balancer and a bridge-mode mapping with a dynamic host port; aws/aws-sdk-js#1397, hashicorp/terraform#9285)",
+    ),
+    (
         "service-registries",
         "A service can have at most one service registry.",
     ),
     (
+        "service-registry-port",
+        "ECS: Specify a value for either 'port' or the 'containerName' and 'containerPort' combination, but not both. Remove one and retry. (cloudposse/terraform-aws-ecs-web-app#208)",
+    ),
+    (
+        "service-registry-container",
+        "ECS: When specifying 'host' or 'bridge' for networkMode, values for 'containerName' and 'containerPort' must be specified from the task definition. Registry: <registryArn> (techservicesillinois/terraform-aws-ecs-service#16)",
+    ),
+    (
+        "capacity-provider-update",
+        "ECS (a warning: ECS refuses it only when the strategy differs from the service's current one, which a file does not tell): When switching from launch type to capacity provider strategy on an existing service, or making a change to a capacity provider strategy on a service that is already using one, you must force a new deployment. (kayac/ecspresso#481, aws/aws-cdk#34631)",
+    ),
+    (
         "deployment-configuration",
-        "deploymentConfiguration percentages are zero or more, and maximumPercent is 100 for a DAEMON service (the deployment engine's messages).",
+        "deploymentConfiguration percentages are zero or more (ours), and maximumPercent is 100 for a DAEMON service (the deployment engine's messages; above 100 ECS's: The daemon scheduling strategy does not support values above 100 for maximumPercent on a deployment configuration. Change the maximumPercent value to 100, and try again — aws/aws-cdk#2209).",
     ),
     (
         "deployment-stuck",
@@ -162,6 +186,10 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
     (
         "overrides-size",
         "ECS: Container Overrides length must be at most 8192",
+    ),
+    (
+        "task-memory-override",
+        "ECS: 'memory' setting for container '<NAME>' is greater than for task. (overrides.memory below a container's memory, after its container override; artilleryio/artillery#591)",
     ),
 ];
 
@@ -609,22 +637,22 @@ fn placement(c: &Common<'_>, td: Option<&TaskDefinition>, out: &mut Out) {
         }
     }
     if c.launch().is_some_and(|(l, _)| l == Compatibility::Fargate) {
-        for (present, at, what) in [
-            (
-                !constraints.is_empty(),
+        if !constraints.is_empty() {
+            // ECS refuses them (GetSimpl/cloudlift#138, hashicorp/terraform-provider-aws#26337).
+            out.error_help(
+                "placement-constraints-fargate",
                 "/placementConstraints",
-                "constraints",
-            ),
-            (!strategies.is_empty(), "/placementStrategy", "strategies"),
-        ] {
-            if present {
-                out.warn(
-                    "placement-fargate",
-                    at,
-                    format!("Fargate does not use placement {what}: it places tasks itself, spread across availability zones."),
-                    Some(format!("Remove the placement {what}, or launch on EC2.")),
-                );
-            }
+                "Placement constraints are not supported with FARGATE launch type.",
+                "Fargate places tasks itself, spread across availability zones: remove placementConstraints, or launch on EC2.",
+            );
+        }
+        if !strategies.is_empty() {
+            out.warn(
+                "placement-fargate",
+                "/placementStrategy",
+                "Fargate does not use placement strategies: it places tasks itself, spread across availability zones.",
+                Some("Remove the placement strategies, or launch on EC2.".into()),
+            );
         }
     }
 }
@@ -654,11 +682,17 @@ fn references(c: &Common<'_>, td: Option<&TaskDefinition>, out: &mut Out) {
         return;
     }
     let Some(family) = task_definition_family(reference) else {
+        // ECS's answers where it has one, as the embedded cluster gives them (its
+        // `check_reference`): a revision that is not a number, a family with other characters.
+        let message = match reference_fault(reference) {
+            Some(fault) => fault.message().to_string(),
+            None => format!("'{reference}' is not a task definition reference."),
+        };
         out.error_help(
             "task-definition-reference",
             "/taskDefinition",
-            format!("'{reference}' is not a task definition reference."),
-            "Name the family (latest ACTIVE revision), family:revision, or the task definition ARN.",
+            message,
+            format!("'{reference}' is not a task definition reference: name the family (latest ACTIVE revision), family:revision, or the task definition ARN."),
         );
         return;
     };
@@ -755,5 +789,60 @@ mod tests {
                 "{code} is already a task-definition rule"
             );
         }
+    }
+}
+
+/// What ECS answers to a `taskDefinition` reference that cannot name a revision, before it
+/// looks the reference up (CreateService, UpdateService): see [`ReferenceFault`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceFault {
+    /// The part after the last `:` is not a number: `Invalid revision number.`
+    /// (InvalidParameterException; hashicorp/terraform-provider-aws#30313,
+    /// hashicorp/terraform#17746).
+    InvalidRevision,
+    /// The family has characters outside `[A-Za-z0-9_-]`: `Family contains invalid
+    /// characters.` (ClientException; aws/aws-cli#6774, an image URL given as the task
+    /// definition).
+    FamilyInvalid,
+}
+
+impl ReferenceFault {
+    /// ECS's text.
+    pub fn message(self) -> &'static str {
+        match self {
+            ReferenceFault::InvalidRevision => "Invalid revision number.",
+            ReferenceFault::FamilyInvalid => "Family contains invalid characters.",
+        }
+    }
+}
+
+/// ECS's objection to a task definition reference (`family`, `family:revision` or an ARN), if
+/// it has one.
+///
+/// ```
+/// use berth_core::validate::{ReferenceFault, reference_fault};
+///
+/// assert_eq!(reference_fault("web:3"), None);
+/// assert_eq!(reference_fault("web:3}"), Some(ReferenceFault::InvalidRevision));
+/// assert_eq!(reference_fault("1234.dkr.ecr.eu-west-2.amazonaws.com/web"), Some(ReferenceFault::FamilyInvalid));
+/// ```
+pub fn reference_fault(reference: &str) -> Option<ReferenceFault> {
+    let tail = match reference.split_once(":task-definition/") {
+        Some((head, tail)) if head.starts_with("arn:") => tail,
+        _ => reference,
+    };
+    let (family, revision) = match tail.rsplit_once(':') {
+        Some((f, r)) => (f, Some(r)),
+        None => (tail, None),
+    };
+    if revision.is_some_and(|r| r.is_empty() || !r.bytes().all(|b| b.is_ascii_digit())) {
+        Some(ReferenceFault::InvalidRevision)
+    } else if !family
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        Some(ReferenceFault::FamilyInvalid)
+    } else {
+        None
     }
 }

@@ -75,7 +75,8 @@ fn fargate() -> Value {
     })
 }
 
-/// A valid EC2 service with placement rules and a Classic Load Balancer (runs `worker`).
+/// A valid EC2 service with placement rules behind an ALB target group, which follows the
+/// container's dynamic host port (runs `worker`).
 fn ec2() -> Value {
     json!({
         "serviceName": "worker",
@@ -90,7 +91,7 @@ fn ec2() -> Value {
             {"type": "spread", "field": "attribute:ecs.availability-zone"},
             {"type": "binpack", "field": "memory"}
         ],
-        "loadBalancers": [{"loadBalancerName": "classic", "containerName": "app", "containerPort": 8080}]
+        "loadBalancers": [{"targetGroupArn": TG, "containerName": "app", "containerPort": 8080}]
     })
 }
 
@@ -103,6 +104,18 @@ fn daemon() -> Value {
         "launchType": "EC2",
         "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.os-type == linux"}],
         "deploymentConfiguration": {"maximumPercent": 100, "minimumHealthyPercent": 0}
+    })
+}
+
+/// A valid `UpdateService` request moving the Fargate service to Spot capacity (runs `web`).
+fn update_fargate() -> Value {
+    json!({
+        "cluster": "prod",
+        "service": "web",
+        "taskDefinition": "web:4",
+        "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "base": 1, "weight": 1},
+                                     {"capacityProvider": "FARGATE_SPOT", "weight": 3}],
+        "forceNewDeployment": true
     })
 }
 
@@ -433,6 +446,18 @@ fn shared_cases() -> Vec<Case> {
             |d| d["placementStrategy"] = json!([{"type": "random", "field": "memory"}]),
             |d| d["placementStrategy"] = json!([{"type": "random"}]))
             .warning("placement-strategy", "/placementStrategy/0/field"),
+        case("placement constraints on Fargate", fargate, FARGATE,
+            |d| d["placementConstraints"] = json!([{"type": "distinctInstance"}]),
+            |d| del(d, "placementConstraints"))
+            .error("placement-constraints-fargate", "/placementConstraints")
+            // GetSimpl/cloudlift#138, hashicorp/terraform-provider-aws#26337
+            .ecs("Placement constraints are not supported with FARGATE launch type."),
+        case("placement constraints with Fargate providers", run_task, RUN,
+            |d| { del(d, "launchType"); d["capacityProviderStrategy"] = json!([{"capacityProvider": "FARGATE_SPOT", "weight": 1}]);
+                  d["placementConstraints"] = json!([{"type": "memberOf", "expression": "attribute:ecs.availability-zone == eu-west-1a"}]); },
+            |d| del(d, "placementConstraints"))
+            .error("placement-constraints-fargate", "/placementConstraints")
+            .ecs("Placement constraints are not supported with FARGATE launch type."),
         case("placement on Fargate", fargate, FARGATE,
             |d| d["placementStrategy"] = json!([{"type": "spread", "field": "attribute:ecs.availability-zone"}]),
             |d| del(d, "placementStrategy"))
@@ -442,9 +467,21 @@ fn shared_cases() -> Vec<Case> {
             |d| d["cluster"] = json!("arn:aws:ecs:eu-west-1:123456789012:cluster/prod"))
             .error("cluster-name", "/cluster"),
         case("task definition reference", run_task, RUN,
-            |d| d["taskDefinition"] = json!("web:latest"),
+            |d| d["taskDefinition"] = json!("web:0"),
             |d| d["taskDefinition"] = json!("arn:aws:ecs:eu-west-1:123456789012:task-definition/web:3"))
             .error("task-definition-reference", "/taskDefinition"),
+        case("revision that is not a number", fargate, FARGATE,
+            |d| d["taskDefinition"] = json!("arn:aws:ecs:eu-west-1:123456789012:task-definition/web:5}"),
+            |d| d["taskDefinition"] = json!("arn:aws:ecs:eu-west-1:123456789012:task-definition/web:5"))
+            .error("task-definition-reference", "/taskDefinition")
+            // hashicorp/terraform-provider-aws#30313
+            .ecs("Invalid revision number."),
+        case("image URL as the task definition", fargate, FARGATE,
+            |d| d["taskDefinition"] = json!("763412864755.dkr.ecr.eu-west-2.amazonaws.com/web"),
+            |d| d["taskDefinition"] = json!("web"))
+            .error("task-definition-reference", "/taskDefinition")
+            // aws/aws-cli#6774
+            .ecs("Family contains invalid characters."),
         case("another family than the task definition", fargate, FARGATE,
             |d| d["taskDefinition"] = json!("api:3"),
             |d| d["taskDefinition"] = json!("web"))
@@ -530,6 +567,50 @@ fn service_cases() -> Vec<Case> {
             |d| d["loadBalancers"][0]["containerPort"] = json!(9002))
             .error("load-balancer-container-port", "/loadBalancers/0/containerPort")
             .ecs("The container app did not have a container port 8080 defined."),
+        case("role with awsvpc", fargate, FARGATE,
+            |d| d["role"] = json!("ecsServiceRole"),
+            |d| del(d, "role"))
+            .error("service-role", "/role")
+            // hashicorp/terraform-provider-aws#4657
+            .ecs("You cannot specify an IAM role for services that require a service linked role."),
+        case("role without a load balancer", ec2, EC2,
+            |d| { d["role"] = json!("arn:aws:iam::123456789012:role/ecsServiceRole"); del(d, "loadBalancers"); },
+            |d| d["loadBalancers"] = json!([{"targetGroupArn": TG, "containerName": "app", "containerPort": 8080}]))
+            .error("service-role", "/role")
+            // cloudposse/terraform-aws-ecs-alb-service-task#118
+            .ecs("You cannot specify an IAM role for services that require a service linked role."),
+        case("role with two target groups", ec2, EC2,
+            |d| { d["role"] = json!("ecsServiceRole");
+                  d["loadBalancers"] = json!([{"targetGroupArn": TG, "containerName": "app", "containerPort": 8080},
+                                              {"targetGroupArn": format!("{TG}2"), "containerName": "app", "containerPort": 8080}]); },
+            |d| d["loadBalancers"].as_array_mut().expect("list").truncate(1))
+            .error("service-role", "/role")
+            // aws/containers-roadmap#461
+            .ecs("You cannot specify an IAM role for services that require a service linked role."),
+        case("Classic Load Balancer and a dynamic host port", ec2, EC2,
+            |d| { del(&mut d["loadBalancers"][0], "targetGroupArn"); d["loadBalancers"][0]["loadBalancerName"] = json!("classic"); },
+            |d| { del(&mut d["loadBalancers"][0], "loadBalancerName"); d["loadBalancers"][0]["targetGroupArn"] = json!(TG); })
+            .error("load-balancer-host-port", "/loadBalancers/0/containerPort")
+            // aws/aws-sdk-js#1397, hashicorp/terraform#9285
+            .ecs("A host port mapping for the container port 8080 is required."),
+        case("service registry with a port and a container", fargate, FARGATE,
+            |d| d["serviceRegistries"] = json!([{"registryArn": "arn:aws:servicediscovery:eu-west-1:123456789012:service/srv-1", "port": 80, "containerName": "app"}]),
+            |d| del(&mut d["serviceRegistries"][0], "containerName"))
+            .error("service-registry-port", "/serviceRegistries/0/port")
+            // cloudposse/terraform-aws-ecs-web-app#208
+            .ecs("Specify a value for either 'port' or the 'containerName' and 'containerPort' combination, but not both. Remove one and retry."),
+        case("service registry in bridge mode without a container", ec2, EC2,
+            |d| d["serviceRegistries"] = json!([{"registryArn": "arn:aws:servicediscovery:us-east-2:224588347132:service/srv-l2ijonw3ungcigcj"}]),
+            |d| { d["serviceRegistries"][0]["containerName"] = json!("app"); d["serviceRegistries"][0]["containerPort"] = json!(8080); })
+            .error("service-registry-container", "/serviceRegistries/0")
+            // techservicesillinois/terraform-aws-ecs-service#16
+            .ecs("When specifying 'host' or 'bridge' for networkMode, values for 'containerName' and 'containerPort' must be specified from the task definition. Registry: arn:aws:servicediscovery:us-east-2:224588347132:service/srv-l2ijonw3ungcigcj"),
+        case("strategy change without a forced deployment", update_fargate, FARGATE,
+            |d| del(d, "forceNewDeployment"),
+            |d| d["forceNewDeployment"] = json!(true))
+            .warning("capacity-provider-update", "/capacityProviderStrategy")
+            // kayac/ecspresso#481, aws/aws-cdk#34631
+            .ecs("When switching from launch type to capacity provider strategy on an existing service, or making a change to a capacity provider strategy on a service that is already using one, you must force a new deployment."),
         case("two service registries", fargate, FARGATE,
             |d| d["serviceRegistries"] = json!([{"registryArn": "arn:aws:servicediscovery:eu-west-1:123456789012:service/srv-1"}, {"registryArn": "arn:aws:servicediscovery:eu-west-1:123456789012:service/srv-2"}]),
             |d| d["serviceRegistries"] = json!([{"registryArn": "arn:aws:servicediscovery:eu-west-1:123456789012:service/srv-1"}]))
@@ -578,7 +659,9 @@ fn daemon_cases() -> Vec<Case> {
         case("daemon maximum percent", daemon, EC2,
             |d| d["deploymentConfiguration"]["maximumPercent"] = json!(200),
             |d| d["deploymentConfiguration"]["maximumPercent"] = json!(100))
-            .error("deployment-configuration", "/deploymentConfiguration/maximumPercent"),
+            .error("deployment-configuration", "/deploymentConfiguration/maximumPercent")
+            // aws/aws-cdk#2209
+            .ecs("The daemon scheduling strategy does not support values above 100 for maximumPercent on a deployment configuration. Change the maximumPercent value to 100, and try again"),
     ]
 }
 
@@ -657,6 +740,19 @@ fn run_task_cases() -> Vec<Case> {
         )
         .error("overrides-size", "/overrides")
         .ecs("Container Overrides length must be at most 8192"),
+        case(
+            "task memory override below a container's",
+            run_task,
+            RUN,
+            |d| {
+                d["overrides"]["memory"] = json!("1280");
+                d["overrides"]["containerOverrides"][0]["memory"] = json!(2048);
+            },
+            |d| d["overrides"]["memory"] = json!("2048"),
+        )
+        .error("task-memory-override", "/overrides/memory")
+        // artilleryio/artillery#591 (--launch-config '{"cpu":1024,"memory":1280}')
+        .ecs("'memory' setting for container 'app' is greater than for task."),
     ]
 }
 
@@ -673,6 +769,7 @@ fn base_documents_are_clean() {
         ("daemon", daemon(), EC2),
         ("run task", run_task(), RUN),
         ("run task without td", run_task(), Against::RunTask(None)),
+        ("update", update_fargate(), FARGATE),
     ] {
         let (_, report) = validate(&doc, against);
         assert!(

@@ -8,7 +8,8 @@ use super::{Finding, Options, Severity};
 use crate::json::Node;
 use crate::model::{
     Compatibility, ContainerCondition, ContainerDefinition, LogDriver, NetworkMode, OSFamily,
-    RegisterTaskDefinitionRequest, ResourceType, TransportProtocol,
+    RegisterTaskDefinitionRequest, ResourceType, TaskDefinitionPlacementConstraintType,
+    TransportProtocol,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -85,7 +86,7 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
     ),
     (
         "task-cpu-invalid",
-        "Task-level cpu must be CPU units or a vCPU amount.",
+        "ECS: Invalid 'cpu' setting for task. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide. (task-level cpu that is neither CPU units nor a vCPU amount; AWS troubleshooting page \"Invalid CPU or memory value specified\")",
     ),
     (
         "task-memory-invalid",
@@ -93,7 +94,7 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
     ),
     (
         "task-cpu-range",
-        "Task-level cpu on EC2/EXTERNAL must be 128..196608 units.",
+        "ECS: Invalid 'cpu' setting for task. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide. (task-level cpu on EC2/EXTERNAL outside 128..196608 units; the range is in the help line)",
     ),
     (
         "container-memory-required",
@@ -129,11 +130,11 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
     ),
     (
         "fargate-cpu-memory",
-        "ECS: Invalid 'cpu' setting for task. (a cpu outside the Fargate table); ECS: No Fargate configuration exists for given values: <cpu> CPU, <memory> memory. See the Amazon ECS documentation for the valid values. (a Fargate cpu with a memory outside its row; aws-games/cloud-game-development-toolkit#737, towardsthecloud/aws-cdk-examples#1)",
+        "ECS: Invalid 'cpu' setting for task. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide. (a cpu outside the Fargate table); ECS: No Fargate configuration exists for given values: <cpu> CPU, <memory> memory. See the Amazon ECS documentation for the valid values. (a Fargate cpu with a memory outside its row; aws-games/cloud-game-development-toolkit#737, towardsthecloud/aws-cdk-examples#1)",
     ),
     (
         "fargate-unsupported",
-        "ECS (ipcMode): Tasks using the Fargate launch type do not support ipcMode.; the same form for the other parameters Fargate forbids.",
+        "ECS (ipcMode): Tasks using the Fargate launch type do not support ipcMode. (cn-terraform/terraform-aws-ecs-fargate#2); the same form (ours) for the other parameters Fargate forbids; ECS (host volume path): Fargate compatible task definitions do not support sourcePath (cloudposse/terraform-aws-ecs-alb-service-task#174).",
     ),
     (
         "fargate-log-driver",
@@ -228,6 +229,14 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
         "ECS: When you are specifying container secrets, you must also specify a value for 'executionRoleArn'.",
     ),
     (
+        "secret-parameter-name",
+        "ECS: The Systems Manager parameter name specified for secret <NAME> is invalid. The parameter name can be up to 2048 characters and include the following letters and symbols: a-zA-Z0-9_.- (a secrets valueFrom that is neither an ARN nor a parameter name; aws/copilot-cli#3446)",
+    ),
+    (
+        "role-invalid",
+        "ECS: Role is not valid (taskRoleArn or executionRoleArn given as the ARN of something other than an IAM role, e.g. a cluster or a CloudFormation stack; aws-samples/aws-modern-application-workshop#9, fabfuel/ecs-deploy#231)",
+    ),
+    (
         "secret-duplicate",
         "A secret or environment variable name appears twice in a container.",
     ),
@@ -238,6 +247,10 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
     (
         "firelens",
         "awsfirelens needs exactly one container with firelensConfiguration.",
+    ),
+    (
+        "firelens-config-file",
+        "ECS: Invalid arn syntax. (firelensConfiguration config-file-type s3 on Fargate, which takes only file, whatever the value — aws/aws-sdk#311; and, inferred from the same text, an s3 config-file-value that is not an ARN)",
     ),
     (
         "health-check",
@@ -254,6 +267,10 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
     (
         "resource-requirements",
         "GPU counts are positive integers; NeuronDevice is 'ALL'; inference accelerators must be declared.",
+    ),
+    (
+        "placement-constraint-type",
+        "ECS: constraint.type 'distinctInstance' is not supported. (a task definition's placement constraint of type distinctInstance, which only services and RunTask take; aws-samples/aws-cdk-examples#628)",
     ),
     (
         "placement-constraint",
@@ -316,6 +333,11 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
         "Warning: ulimit soft limit above the hard limit, or the same ulimit twice.",
     ),
 ];
+
+/// ECS's answer to a task `cpu` it cannot use, as AWS's troubleshooting page quotes it ("Invalid
+/// CPU or memory value specified"; cloudlytics.com/compliance-controls/amazon_ecs_10 cites it).
+/// A 2017 report (oranmoshai/ecsServiceRestart#2) quotes the first sentence alone.
+pub(crate) const CPU_INVALID: &str = "Invalid 'cpu' setting for task. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.";
 
 const FARGATE: &[(u64, &[u64], bool)] = &[
     // (cpu, allowed memory in MiB, Windows allowed)
@@ -572,6 +594,7 @@ pub(crate) fn check(
     };
 
     task_level(req, text, containers, &mut sink);
+    roles(req, &mut sink);
     let (task_cpu, task_memory) = task_resources(req, &mut sink);
     let names = container_names(containers, &mut sink);
     for (i, cd) in containers.iter().enumerate() {
@@ -778,6 +801,19 @@ fn task_level(
             );
         }
         for (i, pc) in constraints.iter().enumerate() {
+            if let Some(TaskDefinitionPlacementConstraintType::Unknown(t)) = &pc.r#type {
+                if t == "distinctInstance" {
+                    // ECS's text (aws-samples/aws-cdk-examples#628); it replaces the model's
+                    // enum finding at the same pointer (`validate_task_definition`).
+                    sink.error(
+                        "placement-constraint-type",
+                        format!("/placementConstraints/{i}/type"),
+                        "constraint.type 'distinctInstance' is not supported.",
+                        Some("A task definition takes only memberOf constraints; put distinctInstance in the service's or RunTask's placementConstraints.".into()),
+                    );
+                    continue;
+                }
+            }
             let Some(expr) = pc.expression.as_deref() else {
                 sink.error(
                     "placement-constraint",
@@ -810,6 +846,44 @@ fn task_level(
     }
 }
 
+/// `taskRoleArn` / `executionRoleArn` given as the ARN of something that is not an IAM role: ECS
+/// answers `Role is not valid` (a cluster ARN and a CloudFormation stack ARN in
+/// aws-samples/aws-modern-application-workshop#9). A role name, an empty value or a template
+/// placeholder is left alone: ECS takes a role's name too, and the others are not ARNs yet.
+fn roles(req: &RegisterTaskDefinitionRequest, sink: &mut Sink) {
+    for (member, value) in [
+        ("taskRoleArn", &req.task_role_arn),
+        ("executionRoleArn", &req.execution_role_arn),
+    ] {
+        let Some(v) = value.as_deref().map(str::trim) else {
+            continue;
+        };
+        if !v.starts_with("arn:") || is_template(v) {
+            continue;
+        }
+        let role = v.split(':').collect::<Vec<_>>().get(2..6).is_some_and(|p| {
+            p[0] == "iam" && p[1].is_empty() && p[3].starts_with("role/") && p[3].len() > 5
+        });
+        if !role {
+            sink.error(
+                "role-invalid",
+                format!("/{member}"),
+                "Role is not valid",
+                Some(format!("{member} must name an IAM role: arn:aws:iam::<account>:role/<name> (or the role's name).")),
+            );
+        }
+    }
+}
+
+/// Whether a secret's `valueFrom` can name a Systems Manager parameter of the task's Region: 1 to
+/// 2048 of `a-zA-Z0-9_.-` and `/` (hierarchies such as `/prod/db/password`, which ECS takes although
+/// its message leaves `/` out).
+fn valid_parameter_name(v: &str) -> bool {
+    (1..=2048).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
+}
+
 fn task_resources(
     req: &RegisterTaskDefinitionRequest,
     sink: &mut Sink,
@@ -823,7 +897,7 @@ fn task_resources(
                 sink.error(
                     "task-cpu-invalid",
                     "/cpu".into(),
-                    "Invalid 'cpu' setting for task.",
+                    CPU_INVALID,
                     Some(format!(
                         "{e}: write CPU units such as \"1024\" or vCPU such as \"1 vCPU\"."
                     )),
@@ -1811,6 +1885,42 @@ fn secrets_and_logs(
                 sink.error("secrets-execution-role", format!("{at}/logConfiguration/secretOptions"), "When you are specifying container secrets, you must also specify a value for 'executionRoleArn'.", None);
             }
         }
+        for (j, secret) in cd.secrets.iter().flatten().enumerate() {
+            let Some(v) = secret.value_from.as_deref() else {
+                continue;
+            };
+            // ARNs are Secrets Manager's or a parameter's; placeholders (`{{…}}`, `$$$X$$$`,
+            // `<X>`) are checked once rendered; an empty value is the skeleton's.
+            let placeholder = is_template(v) || v.starts_with('$') || v.starts_with('<');
+            if v.is_empty() || v.starts_with("arn:") || placeholder || valid_parameter_name(v) {
+                continue;
+            }
+            let name = secret.name.as_deref().unwrap_or_default();
+            // ECS's text (aws/copilot-cli#3446).
+            sink.error(
+                "secret-parameter-name",
+                format!("{at}/secrets/{j}/valueFrom"),
+                format!("The Systems Manager parameter name specified for secret {name} is invalid. The parameter name can be up to 2048 characters and include the following letters and symbols: a-zA-Z0-9_.-"),
+                Some(format!("'{v}' is neither an ARN (Secrets Manager secret or parameter) nor a parameter name; give the full ARN, or the parameter's name (a path such as /prod/db/password is fine).")),
+            );
+        }
+        if let Some(options) = cd
+            .firelens_configuration
+            .as_ref()
+            .and_then(|f| f.options.as_ref())
+        {
+            let value = options.get("config-file-value").map(String::as_str);
+            if options.get("config-file-type").map(String::as_str) == Some("s3")
+                && value.is_some_and(|v| !v.starts_with("arn:") && !is_template(v))
+            {
+                sink.error(
+                    "firelens-config-file",
+                    format!("{at}/firelensConfiguration/options/config-file-value"),
+                    "Invalid arn syntax.",
+                    Some("With config-file-type s3, config-file-value is the S3 object's ARN: arn:aws:s3:::<bucket>/<key> (not an s3:// URL).".into()),
+                );
+            }
+        }
         let Some(log) = &cd.log_configuration else {
             continue;
         };
@@ -1941,7 +2051,15 @@ fn ec2_like(
 ) {
     if let Some(cpu) = task_cpu {
         if !(128..=196_608).contains(&cpu) {
-            sink.lt_error(lt, "task-cpu-range", "/cpu".into(), format!("Invalid 'cpu' setting for task. Task cpu on {lt} must be between 128 and 196608 CPU units, not {cpu}."), None);
+            sink.lt_error(
+                lt,
+                "task-cpu-range",
+                "/cpu".into(),
+                CPU_INVALID,
+                Some(format!(
+                    "Task cpu on {lt} must be between 128 and 196608 CPU units, not {cpu}."
+                )),
+            );
         }
     }
     for (i, cd) in needs_memory(containers, task_memory) {
@@ -2046,7 +2164,7 @@ fn fargate(
                 LT,
                 "fargate-cpu-memory",
                 "/cpu".into(),
-                "Invalid 'cpu' setting for task.",
+                CPU_INVALID,
                 Some(format!(
                     "Fargate cpu must be one of 256, 512, 1024, 2048, 4096, 8192, 16384; not {cpu}."
                 )),
@@ -2078,7 +2196,7 @@ fn fargate(
                         LT,
                         "fargate-windows",
                         "/cpu".into(),
-                        "Invalid 'cpu' setting for task.",
+                        CPU_INVALID,
                         Some(format!(
                             "Windows on Fargate supports cpu 1024, 2048 and 4096; not {cpu}."
                         )),
@@ -2130,10 +2248,31 @@ fn fargate(
             );
         }
         if v.host.as_ref().is_some_and(|h| h.source_path.is_some()) {
-            no(
-                sink,
+            // ECS's own wording for this one (cloudposse/terraform-aws-ecs-alb-service-task#174).
+            sink.lt_error(
+                LT,
+                "fargate-unsupported",
                 format!("/volumes/{i}/host/sourcePath"),
-                "host volumes with a sourcePath",
+                "Fargate compatible task definitions do not support sourcePath",
+                Some("Fargate tasks cannot mount host paths: remove sourcePath (a host volume without it is a scratch volume), or use an EFS volume.".into()),
+            );
+        }
+    }
+    for (i, cd) in containers.iter().enumerate() {
+        let s3 = cd
+            .firelens_configuration
+            .as_ref()
+            .and_then(|f| f.options.as_ref())
+            .and_then(|o| o.get("config-file-type"))
+            .is_some_and(|t| t == "s3");
+        if s3 {
+            // What ECS answered, whatever the ARN (aws/aws-sdk#311; aws/aws-cli#7147).
+            sink.lt_error(
+                LT,
+                "firelens-config-file",
+                format!("{}/firelensConfiguration/options/config-file-type", c(i)),
+                "Invalid arn syntax.",
+                Some("Fargate supports only config-file-type file: put the configuration in the log router's image and name its path, or launch on EC2.".into()),
             );
         }
     }

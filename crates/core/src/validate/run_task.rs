@@ -157,6 +157,9 @@ fn overrides(o: &TaskOverride, td: Option<&TaskDefinition>, out: &mut Out) {
             format!("These overrides are {size} characters as JSON; move long commands or environment into the task definition or an environment file."),
         );
     }
+    if let (Some(t), Some(memory)) = (td, o.memory.as_deref()) {
+        task_memory_override(t, o, memory, out);
+    }
     let mut named = BTreeSet::new();
     for (i, co) in o.container_overrides.iter().flatten().enumerate() {
         let Some(name) = co.name.as_deref().filter(|n| !n.trim().is_empty()) else {
@@ -197,5 +200,36 @@ fn overrides(o: &TaskOverride, td: Option<&TaskDefinition>, out: &mut Out) {
                 );
             }
         }
+    }
+}
+
+/// A task-level `memory` override below what a container asks for (its own override first):
+/// ECS refuses the launch (artilleryio/artillery#591: `--launch-config '{"cpu":1024,"memory":1280}'`
+/// for a task whose container has more).
+fn task_memory_override(t: &TaskDefinition, o: &TaskOverride, memory: &str, out: &mut Out) {
+    if is_template(memory) {
+        return;
+    }
+    let Ok(task) = crate::model::parse_memory_mib(memory) else {
+        return;
+    };
+    let over = t.container_definitions.iter().flatten().find_map(|c| {
+        let name = c.name.as_deref()?;
+        let own = o
+            .container_overrides
+            .iter()
+            .flatten()
+            .find(|co| co.name.as_deref() == Some(name))
+            .and_then(|co| co.memory)
+            .or(c.memory)?;
+        (u64::try_from(own).ok()? > task).then_some((name, own))
+    });
+    if let Some((name, own)) = over {
+        out.error_help(
+            "task-memory-override",
+            "/overrides/memory",
+            format!("'memory' setting for container '{name}' is greater than for task."),
+            format!("The container {name} has memory {own} MiB, above the task's {task} MiB here: raise overrides.memory, or lower the container's memory with a container override."),
+        );
     }
 }

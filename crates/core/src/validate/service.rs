@@ -8,7 +8,10 @@
 //! members are checked as for task definitions; then the service rules run: the ones services
 //! share with `RunTask` ([`super::request_rules`]) and those below — service name, desired
 //! count, the DAEMON scheduler's limits, deployment configuration, load balancers against the
-//! task definition, health-check grace period, service registries, deployment controller.
+//! task definition (containers, ports, a Classic Load Balancer's static host port), the service
+//! `role` ECS refuses where it uses its service-linked role, health-check grace period, service
+//! registries against the network mode, a capacity provider strategy change on `UpdateService`,
+//! deployment controller. Messages are ECS's where its text is known (`ECS` in the catalogue).
 //!
 //! What it does not do: look anything up. Whether the cluster, the task definition revision,
 //! the target group or the subnets exist is for ECS (or the embedded cluster) to say; rules that
@@ -240,8 +243,12 @@ fn check(
     let request: CreateServiceRequest = guided(node, shape, extra)
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
+    // Not a member of CreateServiceRequest, so read from the document.
+    let force = node
+        .get("forceNewDeployment")
+        .is_some_and(|n| matches!(n.value, Value::Bool(true)));
     let mut out = Out::default();
-    rules(&request, form, options.task_definition, &mut out);
+    rules(&request, form, force, options.task_definition, &mut out);
     for mut f in out.findings {
         f.path.insert_str(0, prefix);
         findings.push(f);
@@ -256,6 +263,7 @@ fn model_shape(name: &str) -> &'static Shape {
 fn rules(
     req: &CreateServiceRequest,
     form: RequestForm,
+    force: bool,
     td: Option<&TaskDefinition>,
     out: &mut Out,
 ) {
@@ -302,6 +310,17 @@ fn rules(
     deployment_configuration(req, form, daemon, controller, out);
     let lbs = req.load_balancers.as_deref().unwrap_or_default();
     load_balancers(lbs, td, out);
+    if !update && !described {
+        service_role(req, &common, td, controller, out);
+    }
+    if update && !force && common.strategy().is_some() {
+        out.warn(
+            "capacity-provider-update",
+            "/capacityProviderStrategy",
+            "When switching from launch type to capacity provider strategy on an existing service, or making a change to a capacity provider strategy on a service that is already using one, you must force a new deployment.",
+            Some("ECS refuses this update unless the strategy is the service's current one: add \"forceNewDeployment\": true.".into()),
+        );
+    }
     if let Some(grace) = req.health_check_grace_period_seconds.filter(|g| *g > 0) {
         let lattice = req
             .vpc_lattice_configurations
@@ -325,6 +344,7 @@ fn rules(
             );
         }
     }
+    service_registries(req, td, out);
     if let Some(registries) = req.service_registries.as_deref().filter(|r| r.len() > 1) {
         out.error(
             "service-registries",
@@ -506,6 +526,96 @@ fn deployment_configuration(
     }
 }
 
+/// `role` where ECS uses its service-linked role instead: ECS refuses it. The cases are the API
+/// reference's (awsvpc, service discovery, the EXTERNAL controller, several target groups) and
+/// the reports' (awsvpc in hashicorp/terraform-provider-aws#4657, two target groups in
+/// aws/containers-roadmap#461, no load balancer in cloudposse/terraform-aws-ecs-alb-service-task#118).
+fn service_role(
+    req: &CreateServiceRequest,
+    common: &Common<'_>,
+    td: Option<&TaskDefinition>,
+    controller: &str,
+    out: &mut Out,
+) {
+    let Some(role) = req.role.as_deref().filter(|r| !r.trim().is_empty()) else {
+        return;
+    };
+    if is_template(role) {
+        return;
+    }
+    let lbs = req.load_balancers.as_deref().unwrap_or_default().len();
+    let awsvpc = td.map_or(
+        common
+            .launch()
+            .is_some_and(|(l, _)| l == crate::model::Compatibility::Fargate),
+        |t| t.network_mode.as_ref() == Some(&NetworkMode::Awsvpc),
+    );
+    let discovery = req
+        .service_registries
+        .as_ref()
+        .is_some_and(|r| !r.is_empty());
+    let why = if awsvpc {
+        "the task definition uses the awsvpc network mode"
+    } else if lbs == 0 {
+        "the service has no load balancer"
+    } else if lbs > 1 {
+        "the service has more than one load balancer"
+    } else if discovery {
+        "the service uses service discovery"
+    } else if controller == "EXTERNAL" {
+        "the service uses the EXTERNAL deployment controller"
+    } else {
+        return;
+    };
+    out.error_help(
+        "service-role",
+        "/role",
+        "You cannot specify an IAM role for services that require a service linked role.",
+        format!("Remove role: {why}, so ECS uses its service-linked role (AWSServiceRoleForECS)."),
+    );
+}
+
+/// Whether the task definition's tasks share the host's network or Docker's bridge (the
+/// default on Linux).
+fn bridge_or_host(td: &TaskDefinition) -> bool {
+    matches!(
+        td.network_mode.as_ref(),
+        None | Some(NetworkMode::Bridge | NetworkMode::Host)
+    )
+}
+
+/// `serviceRegistries` entries against each other and the task definition's network mode.
+fn service_registries(req: &CreateServiceRequest, td: Option<&TaskDefinition>, out: &mut Out) {
+    for (i, r) in req.service_registries.iter().flatten().enumerate() {
+        let at = format!("/serviceRegistries/{i}");
+        let container_name = r
+            .container_name
+            .as_deref()
+            .is_some_and(|n| !n.trim().is_empty());
+        if r.port.is_some() && (container_name || r.container_port.is_some()) {
+            // cloudposse/terraform-aws-ecs-web-app#208
+            out.error_help(
+                "service-registry-port",
+                format!("{at}/port"),
+                "Specify a value for either 'port' or the 'containerName' and 'containerPort' combination, but not both. Remove one and retry.",
+                "port is for awsvpc tasks (one IP per task); containerName and containerPort name the container's mapped port in bridge and host mode.",
+            );
+        } else if td.is_some_and(bridge_or_host) && !(container_name && r.container_port.is_some())
+        {
+            // techservicesillinois/terraform-aws-ecs-service#16
+            out.error_help(
+                "service-registry-container",
+                at,
+                format!(
+                    "When specifying 'host' or 'bridge' for networkMode, values for 'containerName' and 'containerPort' must be specified from the task definition. Registry: {}",
+                    r.registry_arn.as_deref().unwrap_or_default()
+                ),
+                "Cloud Map records the instance's address and the container's host port: name the container and its containerPort.",
+            );
+        }
+    }
+}
+
 fn load_balancers(lbs: &[LoadBalancer], td: Option<&TaskDefinition>, out: &mut Out) {
     const AT: &str = "/loadBalancers";
     let blank = |s: &Option<String>| s.as_deref().is_none_or(|s| s.trim().is_empty());
@@ -590,6 +700,21 @@ fn load_balancers(lbs: &[LoadBalancer], td: Option<&TaskDefinition>, out: &mut O
                                 .as_deref()
                                 .is_some_and(|r| in_range(r, port))
                     });
+                    let dynamic = c.port_mappings.iter().flatten().any(|m| {
+                        m.container_port == Some(port) && m.host_port.is_none_or(|h| h == 0)
+                    });
+                    let bridge = td.is_some_and(|t| {
+                        matches!(t.network_mode.as_ref(), None | Some(NetworkMode::Bridge))
+                    });
+                    if mapped && dynamic && bridge && clb && !tg {
+                        // aws/aws-sdk-js#1397, hashicorp/terraform#9285 (UpdateService: #24274).
+                        out.error_help(
+                            "load-balancer-host-port",
+                            format!("{at}/containerPort"),
+                            format!("A host port mapping for the container port {port} is required."),
+                            format!("A Classic Load Balancer routes to a fixed instance port: give the mapping of {port} a hostPort, or use an Application Load Balancer target group, which follows dynamic host ports."),
+                        );
+                    }
                     if !mapped {
                         let n = c.name.as_deref().unwrap_or_default();
                         let ports: Vec<String> = c

@@ -19,6 +19,9 @@ const SECRET: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-pa
 const ECR_IMAGE: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.0";
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const WINDOWS: &str = "WINDOWS_SERVER_2022_CORE";
+/// ECS's answer to an unusable task cpu, as AWS's troubleshooting page quotes it ("Invalid CPU or
+/// memory value specified"; cloudlytics.com/compliance-controls/amazon_ecs_10 cites the page).
+const CPU_INVALID: &str = "Invalid 'cpu' setting for task. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.";
 
 fn logs(group: &str) -> Value {
     json!({
@@ -453,7 +456,7 @@ fn task_cases() -> Vec<Case> {
         .ecs("Actual length: '<n>'. Max allowed length is '65536' bytes."),
         case("task cpu not a number", fargate, |d| d["cpu"] = json!("lots"), |d| d["cpu"] = json!("256"))
             .error("task-cpu-invalid", "/cpu")
-            .ecs("Invalid 'cpu' setting for task."),
+            .ecs(CPU_INVALID),
         case("task cpu fraction of a unit", fargate, |d| d["cpu"] = json!("0.0001 vCPU"), |d| d["cpu"] = json!("0.25 vCPU")).error("task-cpu-invalid", "/cpu"),
         case("task memory not a number", fargate, |d| d["memory"] = json!("lots"), |d| d["memory"] = json!("0.5 GB")).error("task-memory-invalid", "/memory"),
         case("aws: tag key", ec2, |d| d["tags"] = json!([{"key": "aws:team", "value": "x"}]), |d| d["tags"][0]["key"] = json!("team")).error("tags", "/tags/0/key"),
@@ -511,6 +514,33 @@ fn task_cases() -> Vec<Case> {
             },
         )
         .error("placement-constraint", "/placementConstraints"),
+        case(
+            "distinctInstance in a task definition",
+            ec2,
+            |d| d["placementConstraints"] = json!([{"type": "distinctInstance"}]),
+            |d| d["placementConstraints"] = json!([{"type": "memberOf", "expression": "attribute:ecs.os-type == linux"}]),
+        )
+        .error("placement-constraint-type", "/placementConstraints/0/type")
+        // aws-samples/aws-cdk-examples#628
+        .ecs("constraint.type 'distinctInstance' is not supported."),
+        case(
+            "task role that is a cluster ARN",
+            ec2,
+            |d| d["taskRoleArn"] = json!("arn:aws:ecs:eu-west-1:123456789012:cluster/prod"),
+            |d| d["taskRoleArn"] = json!("arn:aws:iam::123456789012:role/service-role/worker"),
+        )
+        .error("role-invalid", "/taskRoleArn")
+        // aws-samples/aws-modern-application-workshop#9 (a cluster ARN and a stack ARN given as
+        // the roles); fabfuel/ecs-deploy#231.
+        .ecs("Role is not valid"),
+        case(
+            "execution role that is a stack ARN",
+            fargate,
+            |d| d["executionRoleArn"] = json!("arn:aws:cloudformation:eu-west-1:123456789012:stack/web/0a1b2c3d"),
+            |d| d["executionRoleArn"] = json!("ecsTaskExecutionRole"),
+        )
+        .error("role-invalid", "/executionRoleArn")
+        .ecs("Role is not valid"),
     ]
 }
 
@@ -613,7 +643,7 @@ fn container_cases() -> Vec<Case> {
 
 fn resource_cases() -> Vec<Case> {
     vec![
-        case("EC2 task cpu 64", ec2, |d| d["cpu"] = json!("64"), |d| d["cpu"] = json!("128")).error("task-cpu-range", "/cpu"),
+        case("EC2 task cpu 64", ec2, |d| d["cpu"] = json!("64"), |d| d["cpu"] = json!("128")).error("task-cpu-range", "/cpu").ecs(CPU_INVALID),
         case("EC2 task cpu 200000", ec2, |d| d["cpu"] = json!("200000"), |d| d["cpu"] = json!("196608")).error("task-cpu-range", "/cpu"),
         case("EC2 container without memory", ec2, |d| del(c0(d), "memory"), |d| c0(d)["memory"] = json!(256))
             .error("container-memory-required", "/containerDefinitions/0")
@@ -673,7 +703,7 @@ fn launch_type_cases() -> Vec<Case> {
             .ecs("No Fargate configuration exists for given values: 1024 CPU, 1024 memory. See the Amazon ECS documentation for the valid values."),
         case("Fargate cpu 300", fargate, |d| d["cpu"] = json!("300"), |d| d["cpu"] = json!("256"))
             .error("fargate-cpu-memory", "/cpu")
-            .ecs("Invalid 'cpu' setting for task."),
+            .ecs(CPU_INVALID),
         case(
             "Fargate 8 vCPU with 18 GB",
             fargate,
@@ -708,7 +738,25 @@ fn launch_type_cases() -> Vec<Case> {
             |d| d["volumes"] = json!([{"name": "data", "host": {"sourcePath": "/data"}}]),
             |d| d["volumes"][0]["host"] = json!({}),
         )
-        .error("fargate-unsupported", "/volumes/0/host/sourcePath"),
+        .error("fargate-unsupported", "/volumes/0/host/sourcePath")
+        // cloudposse/terraform-aws-ecs-alb-service-task#174
+        .ecs("Fargate compatible task definitions do not support sourcePath"),
+        case(
+            "firelens S3 configuration on Fargate",
+            fargate,
+            |d| {
+                d["containerDefinitions"].as_array_mut().expect("list").push(json!({"name": "log_router", "image": "amazon/aws-for-fluent-bit:2.32.0", "essential": true,
+                    "firelensConfiguration": {"type": "fluentbit", "options": {"config-file-type": "s3",
+                        "config-file-value": "arn:aws:s3:::some-bucket/fluentbit.conf"}},
+                    "logConfiguration": logs("/ecs/firelens")}));
+            },
+            |d| {
+                c1(d)["firelensConfiguration"]["options"] = json!({"config-file-type": "file", "config-file-value": "/fluent-bit/etc/extra.conf"});
+            },
+        )
+        .error("firelens-config-file", "/containerDefinitions/1/firelensConfiguration/options/config-file-type")
+        // aws/aws-sdk#311: Fargate answers this whatever the ARN.
+        .ecs("Invalid arn syntax."),
         case("Fargate privileged", fargate, |d| c0(d)["privileged"] = json!(true), |d| c0(d)["privileged"] = json!(false))
             .error("fargate-unsupported", "/containerDefinitions/0/privileged")
             .ecs("Tasks using the Fargate launch type do not support privileged."),
@@ -780,7 +828,7 @@ fn launch_type_cases() -> Vec<Case> {
             },
         )
         .error("fargate-windows", "/cpu")
-        .ecs("Invalid 'cpu' setting for task."),
+        .ecs(CPU_INVALID),
         case(
             "Fargate Windows on ARM",
             fargate,
@@ -1149,6 +1197,29 @@ fn secret_and_log_cases() -> Vec<Case> {
         )
         .error("secrets-execution-role", "/containerDefinitions/0/logConfiguration/secretOptions")
         .ecs("When you are specifying container secrets, you must also specify a value for 'executionRoleArn'."),
+        case(
+            "secret valueFrom that is no parameter name",
+            ec2,
+            |d| {
+                d["executionRoleArn"] = json!(ROLE);
+                c0(d)["secrets"] = json!([{"name": "JWT_KEY", "valueFrom": "ssm:jwt key"}]);
+            },
+            |d| c0(d)["secrets"][0]["valueFrom"] = json!("/copilot/app/test/secrets/JWT_KEY"),
+        )
+        .error("secret-parameter-name", "/containerDefinitions/0/secrets/0/valueFrom")
+        // aws/copilot-cli#3446
+        .ecs("The Systems Manager parameter name specified for secret JWT_KEY is invalid. The parameter name can be up to 2048 characters and include the following letters and symbols: a-zA-Z0-9_.-"),
+        case(
+            "firelens S3 configuration named by URL",
+            ec2,
+            |d| {
+                c1(d)["firelensConfiguration"] = json!({"type": "fluentbit", "options": {"config-file-type": "s3",
+                    "config-file-value": "s3://some-bucket/fluentbit.conf"}});
+            },
+            |d| c1(d)["firelensConfiguration"]["options"]["config-file-value"] = json!("arn:aws:s3:::some-bucket/fluentbit.conf"),
+        )
+        .error("firelens-config-file", "/containerDefinitions/1/firelensConfiguration/options/config-file-value")
+        .ecs("Invalid arn syntax."),
         case(
             "environment variable twice",
             ec2,
