@@ -280,7 +280,9 @@ impl Cluster {
             }
         };
         crate::unsettle(&mut st, &dirty);
-        self.commit(&mut st, &dirty)?;
+        let ticket = self.stage(&mut st, dirty);
+        drop(st);
+        self.durable(ticket)?;
         result
     }
 
@@ -315,7 +317,9 @@ impl Cluster {
             now,
         });
         crate::unsettle(&mut st, &dirty);
-        self.commit(&mut st, &dirty)?;
+        let ticket = self.stage(&mut st, dirty);
+        drop(st);
+        self.durable(ticket)?;
         result
     }
 

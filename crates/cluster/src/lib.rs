@@ -28,12 +28,16 @@
 //!   consistency is allowed and easier to test against).
 //!
 //! **Concurrency and durability.** State lives in memory behind one `RwLock`; reads share it,
-//! writes take it exclusively, mutate, and commit the changed records in one durable redb
-//! transaction while still holding it, so the order of commits is the order of acknowledgements
-//! and revisions stay contiguous. Writes are therefore serialised on fsync; that is the price
-//! of "acknowledged means durable" with one file. After each successful commit the changed
-//! records are published, in commit order, to the cluster's change feed ([`Cluster::changes`],
-//! [`changes`]), which the server streams to the dashboard.
+//! writes take it exclusively, mutate, and stage the changed keys for the group-commit thread
+//! ([`commit`]) before letting it go; they answer once their batch is durable. The thread
+//! writes every batch staged so far in one redb transaction and fsyncs without holding the
+//! state lock, so reads never queue behind an fsync and concurrent writers share one. Commits
+//! follow staging order, so revisions stay contiguous across a crash. Reads answer from memory
+//! without waiting for the commit in flight: a read can show a change whose commit has not
+//! finished (for about one fsync); if the process dies in that window the change is gone, and
+//! its writer was never told it succeeded — every acknowledged write is durable. After each
+//! durable commit the changed records are published, in commit order, to the cluster's change
+//! feed ([`Cluster::changes`], [`changes`]), which the server streams to the dashboard.
 #![warn(missing_docs)]
 
 mod api;
@@ -41,6 +45,7 @@ pub mod apis;
 pub mod autoscaling;
 pub mod changes;
 pub mod clock;
+pub mod commit;
 pub mod config;
 pub mod docker;
 pub mod launch;
@@ -72,11 +77,15 @@ pub enum ClusterError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A reset could not be stored (the stored state was reloaded).
+    #[error("the reset could not be stored durably")]
+    NotStored,
 }
 
 struct Inner {
-    state: RwLock<State>,
-    store: Store,
+    state: Arc<RwLock<State>>,
+    /// Makes staged changes durable (owns the store).
+    committer: commit::Committer,
     env: Env,
     clock: Clock,
     runtime: Arc<dyn Runtime>,
@@ -163,17 +172,20 @@ impl Cluster {
         if let Err(e) = runtime.adopt(adopt, clock.now()).await {
             tracing::warn!(error = %e, "could not re-adopt every task");
         }
+        let state = Arc::new(RwLock::new(st));
+        let feed = changes::ChangeFeed::default();
+        let committer = commit::Committer::start(state.clone(), store, feed.clone(), config.seed);
         Ok(Cluster {
             inner: Arc::new(Inner {
-                state: RwLock::new(st),
-                store,
+                state,
+                committer,
                 env,
                 clock,
                 runtime,
                 config,
                 tick: tokio::sync::Mutex::new(()),
                 last_purge: std::sync::Mutex::new(None),
-                changes: changes::ChangeFeed::default(),
+                changes: feed,
             }),
         })
     }
@@ -229,6 +241,8 @@ impl Cluster {
         let env = &self.inner.env;
         let now = self.now();
         if api::is_read_only(action) {
+            // Not on the write path: a read answers from memory at once, without waiting for an
+            // in-flight commit (see the crate docs).
             let st = self.read();
             return api::read(&api::Read { st: &st, env, now }, action, body);
         }
@@ -245,7 +259,9 @@ impl Cluster {
             body,
         );
         unsettle(&mut st, &dirty);
-        self.commit(&mut st, &dirty)?;
+        let ticket = self.stage(&mut st, dirty);
+        drop(st);
+        self.durable(ticket)?;
         result
     }
 
@@ -265,13 +281,14 @@ impl Cluster {
             })?
     }
 
-    /// Commits dirty records; on failure reloads the stored state so memory never runs ahead
-    /// of what is durable.
-    fn commit(&self, st: &mut State, dirty: &BTreeSet<Key>) -> Result<(), AwsError> {
+    /// Stages the changed records for the commit thread; call it under the write lock, after
+    /// the change, then let the lock go and wait with [`Cluster::durable`]. With nothing
+    /// changed, the ticket is the last one staged: what the writer read must be durable too.
+    fn stage(&self, st: &mut State, dirty: BTreeSet<Key>) -> u64 {
         if dirty.is_empty() {
-            return Ok(());
+            return self.inner.committer.staged();
         }
-        for k in dirty {
+        for k in &dirty {
             let cluster = match k {
                 Key::Cluster(c) | Key::Task(c, _) | Key::Instance(c, _) => c,
                 _ => continue,
@@ -280,33 +297,19 @@ impl Cluster {
                 c.invalidate_placement(k);
             }
         }
-        let records = dirty.iter().map(|k| (k.encode(), st.record(k)));
-        if let Err(e) = self.inner.store.commit_iter(records) {
-            tracing::error!(error = %e, "commit failed; reloading stored state");
-            match self
-                .inner
-                .store
-                .load()
-                .map_err(ClusterError::from)
-                .and_then(|r| Ok(State::load(r, self.inner.config.seed, self.now())?))
-                .map(|mut fresh| {
-                    fresh.metrics.measured = self.inner.runtime.runs_containers();
-                    fresh
-                }) {
-                Ok(fresh) => *st = fresh,
-                Err(e) => tracing::error!(error = %e, "reload after a failed commit failed too"),
-            }
-            return Err(AwsError::new(
+        let env = &self.inner.env;
+        let feed = dirty.iter().filter_map(|k| change_of(env, k)).collect();
+        self.inner.committer.stage(dirty, feed, false)
+    }
+
+    /// Waits until the batch `ticket` (and every one before it) is durable.
+    fn durable(&self, ticket: u64) -> Result<(), AwsError> {
+        self.inner.committer.wait(ticket).map_err(|_| {
+            AwsError::new(
                 ErrorCode::ServerException,
                 "The local cluster could not store the change durably; it was not applied.",
-            ));
-        }
-        // Published while the state lock is still held, so the feed's order is commit order.
-        let env = &self.inner.env;
-        self.inner
-            .changes
-            .publish(dirty.iter().filter_map(|k| change_of(env, k)));
-        Ok(())
+            )
+        })
     }
 
     /// Test control: forgets everything and starts over with the configured `default` cluster.
@@ -317,7 +320,6 @@ impl Cluster {
     pub async fn reset(&self) -> Result<(), ClusterError> {
         let _guard = self.inner.tick.lock().await;
         let mut st = self.write();
-        self.inner.store.clear()?;
         self.inner.clock.reset();
         if let Some(f) = self.inner.runtime.faults() {
             f.reset();
@@ -332,10 +334,13 @@ impl Cluster {
             self.now(),
             &mut dirty,
         );
-        self.inner.store.commit(&changes(&fresh, &dirty))?;
         *st = fresh;
-        self.inner.changes.reset();
-        Ok(())
+        let ticket = self.inner.committer.stage(dirty, Vec::new(), true);
+        drop(st);
+        self.inner
+            .committer
+            .wait(ticket)
+            .map_err(|_| ClusterError::NotStored)
     }
 
     fn faults(&self) -> Result<&dyn runtime::Faults, AwsError> {

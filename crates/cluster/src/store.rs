@@ -88,6 +88,21 @@ impl Store {
         Ok(Store { db })
     }
 
+    /// A store on a caller-given redb backend (tests inject storage failures with one).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Db`].
+    pub fn with_backend(backend: impl redb::StorageBackend) -> Result<Store, StoreError> {
+        let db = Database::builder()
+            .create_with_backend(backend)
+            .map_err(dberr)?;
+        let txn = db.begin_write().map_err(dberr)?;
+        txn.open_table(RECORDS).map_err(dberr)?;
+        txn.commit().map_err(dberr)?;
+        Ok(Store { db })
+    }
+
     /// Every record, in key order.
     ///
     /// # Errors
@@ -127,7 +142,25 @@ impl Store {
         &self,
         changes: I,
     ) -> Result<(), StoreError> {
+        self.stage(false, changes)?.commit()
+    }
+
+    /// Writes changes (after deleting every record when `clear`) into a transaction that is
+    /// durable once [`Staged::commit`] returns: the caller can let go of what the records were
+    /// read from before the fsync.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Db`]; nothing is written then.
+    pub fn stage<I: IntoIterator<Item = Change>>(
+        &self,
+        clear: bool,
+        changes: I,
+    ) -> Result<Staged, StoreError> {
         let txn = self.db.begin_write().map_err(dberr)?;
+        if clear {
+            txn.delete_table(RECORDS).map_err(dberr)?;
+        }
         {
             let mut table = txn.open_table(RECORDS).map_err(dberr)?;
             for (key, value) in changes {
@@ -141,7 +174,7 @@ impl Store {
                 }
             }
         }
-        txn.commit().map_err(dberr)
+        Ok(Staged { txn })
     }
 
     /// Deletes every record (test-control reset).
@@ -150,10 +183,30 @@ impl Store {
     ///
     /// [`StoreError::Db`].
     pub fn clear(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(dberr)?;
-        txn.delete_table(RECORDS).map_err(dberr)?;
-        txn.open_table(RECORDS).map_err(dberr)?;
-        txn.commit().map_err(dberr)
+        self.stage(true, std::iter::empty())?.commit()
+    }
+}
+
+/// Changes written by [`Store::stage`], not yet durable.
+pub struct Staged {
+    txn: redb::WriteTransaction,
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staged").finish_non_exhaustive()
+    }
+}
+
+impl Staged {
+    /// Commits: when this returns `Ok`, the changes survive a crash. Dropped without it, they
+    /// are rolled back.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Db`]; nothing is written then.
+    pub fn commit(self) -> Result<(), StoreError> {
+        self.txn.commit().map_err(dberr)
     }
 }
 

@@ -129,7 +129,9 @@ impl Cluster {
                 st.meta.clock = now;
                 dirty.insert(Key::Meta);
             }
-            if let Err(e) = self.commit(&mut st, &dirty) {
+            let ticket = self.stage(&mut st, dirty);
+            drop(st);
+            if let Err(e) = self.durable(ticket) {
                 tracing::error!(error = %e, "reconciler pass not stored");
                 return;
             }
