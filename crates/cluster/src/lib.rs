@@ -56,6 +56,7 @@ mod reconciler;
 pub mod runtime;
 pub mod state;
 pub mod store;
+pub mod views;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -148,6 +149,7 @@ impl Cluster {
             task_healthy_after_secs: u32::try_from(config.task_healthy_after.as_secs())
                 .unwrap_or(u32::MAX),
         };
+        let t0 = std::time::Instant::now();
         let records = store.load()?;
         let fresh = records.is_empty();
         let mut st = State::load(records, config.seed, clock.now())?;
@@ -158,20 +160,15 @@ impl Cluster {
             seed_default(&mut st, &env, &config, clock.now(), &mut dirty);
             store.commit(&changes(&st, &dirty))?;
         }
-        let adopt: Vec<Adopt> = st
-            .clusters
-            .values()
-            .flat_map(|c| c.tasks.values().map(move |t| (c, t)))
-            .filter(|(_, t)| t.launched && !t.is_stopped())
-            .map(|(c, t)| Adopt {
-                launch: launch::spec(&st, &env, &config, &c.name, t),
-                running: t.last_status() == "RUNNING",
-                stopping: t.stop_sent,
-            })
-            .collect();
+        let adopt = adoptions(&st, &env, &config);
         if let Err(e) = runtime.adopt(adopt, clock.now()).await {
             tracing::warn!(error = %e, "could not re-adopt every task");
         }
+        tracing::info!(
+            tasks = st.clusters.values().map(|c| c.tasks.len()).sum::<usize>(),
+            ms = t0.elapsed().as_millis() as u64,
+            "state loaded and tasks re-adopted"
+        );
         let state = Arc::new(RwLock::new(st));
         let feed = changes::ChangeFeed::default();
         let committer = commit::Committer::start(state.clone(), store, feed.clone(), config.seed);
@@ -265,6 +262,45 @@ impl Cluster {
         result
     }
 
+    /// [`Cluster::call_blocking`] with the answer as JSON bytes: what the server sends. The
+    /// most-read actions are written straight to bytes, without a `Value` in between.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cluster::call_blocking`].
+    pub fn call_json_blocking(&self, action: &str, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+        if api::is_read_only(action) {
+            let st = self.read();
+            let r = api::Read {
+                st: &st,
+                env: &self.inner.env,
+                now: self.now(),
+            };
+            if let Some(answer) = api::read_json(&r, action, body) {
+                return answer;
+            }
+        }
+        let value = self.call_blocking(action, body)?;
+        serde_json::to_vec(&value)
+            .map_err(|e| AwsError::new(ErrorCode::ServerException, e.to_string()))
+    }
+
+    /// [`Cluster::call_json_blocking`] on tokio's blocking pool.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cluster::call_blocking`].
+    pub async fn call_json(&self, action: &str, body: Vec<u8>) -> Result<Vec<u8>, AwsError> {
+        let this = self.clone();
+        let action = action.to_string();
+        tokio::task::spawn_blocking(move || this.call_json_blocking(&action, &body))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "request handler panicked");
+                AwsError::new(ErrorCode::ServerException, "Internal error.")
+            })?
+    }
+
     /// [`Cluster::call_blocking`] on tokio's blocking pool.
     ///
     /// # Errors
@@ -295,6 +331,9 @@ impl Cluster {
             };
             if let Some(c) = st.clusters.get_mut(cluster) {
                 c.invalidate_placement(k);
+                if let Key::Task(_, id) = k {
+                    c.views.forget(id);
+                }
             }
         }
         let env = &self.inner.env;
@@ -385,6 +424,38 @@ impl Cluster {
             .set_health(id, healthy)
             .map_err(|e| AwsError::invalid_parameter(e.to_string()))
     }
+}
+
+/// What the runtime must re-adopt after a restart: every launched task that is not stopped,
+/// with what it was launched with. Built on every core: a big store has 100,000 of them.
+fn adoptions(st: &State, env: &Env, config: &Config) -> Vec<Adopt> {
+    let tasks: Vec<(&ClusterRec, &state::TaskRec)> = st
+        .clusters
+        .values()
+        .flat_map(|c| c.tasks.values().map(move |t| (c, t)))
+        .filter(|(_, t)| t.launched && !t.is_stopped())
+        .collect();
+    let adopt = |(c, t): &(&ClusterRec, &state::TaskRec)| Adopt {
+        launch: launch::spec(st, env, config, &c.name, t),
+        running: t.last_status() == "RUNNING",
+        stopping: t.stop_sent,
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads == 1 || tasks.len() < 10_000 {
+        return tasks.iter().map(adopt).collect();
+    }
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = tasks
+            .chunks(tasks.len().div_ceil(threads))
+            .map(|part| scope.spawn(move || part.iter().map(adopt).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("a launch-spec thread panicked"))
+            .collect()
+    })
 }
 
 /// Marks the services a change may concern as needing a reconcile pass again: the service

@@ -165,6 +165,9 @@ pub struct ClusterRec {
     /// [`PlacementCache`].
     #[serde(skip)]
     pub placement: Option<PlacementCache>,
+    /// Tasks' serialised DescribeTasks answers (memory only): see [`crate::views`].
+    #[serde(skip)]
+    pub views: crate::views::ViewCache,
 }
 
 /// A cluster's placement state kept between RunTask calls, so a RunTask costs what it places
@@ -470,6 +473,44 @@ pub struct State {
     pub parameters: BTreeMap<String, ParamRec>,
 }
 
+/// Parses records on every core (in key order); the first error wins.
+fn parse_all<T: Send>(
+    raw: Vec<(String, Vec<u8>)>,
+    parse: fn(&str, &[u8]) -> Result<T, StoreError>,
+) -> Result<Vec<(String, T)>, StoreError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads == 1 || raw.len() < 10_000 {
+        return raw
+            .into_iter()
+            .map(|(k, v)| Ok((k.clone(), parse(&k, &v)?)))
+            .collect();
+    }
+    let chunk = raw.len().div_ceil(threads);
+    let parsed: Vec<Result<Vec<(String, T)>, StoreError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = raw
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(k, v)| Ok((k.clone(), parse(k, v)?)))
+                        .collect::<Result<Vec<_>, StoreError>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a parser thread panicked"))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(raw.len());
+    for part in parsed {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
 /// How every keyed record is written out: a JSON document per key.
 fn json<T: Serialize>(v: &T) -> Option<Vec<u8>> {
     serde_json::to_vec(v).ok()
@@ -532,7 +573,7 @@ impl State {
             })
         }
         let mut st = State::new(seed, now);
-        let mut tasks = Vec::new();
+        let mut raw_tasks: Vec<(String, Vec<u8>)> = Vec::new();
         let mut services = Vec::new();
         let mut instances = Vec::new();
         for (key, value) in records {
@@ -548,7 +589,8 @@ impl State {
                     let family = t.td.family.clone().unwrap_or_default();
                     st.families.entry(family).or_default().push(t);
                 }
-                "task" => tasks.push((key.clone(), parse::<TaskRec>(&key, &value)?)),
+                // Parsed below, on every core: tasks are most of a big store.
+                "task" => raw_tasks.push((key, value)),
                 "service" => services.push((key.clone(), parse::<ServiceRec>(&key, &value)?)),
                 "instance" => instances.push((key.clone(), parse::<InstanceRec>(&key, &value)?)),
                 "meta" => st.meta = parse(&key, &value)?,
@@ -595,6 +637,7 @@ impl State {
             }
         }
         st.logs.finish_load();
+        let tasks = parse_all::<TaskRec>(raw_tasks, parse)?;
         let cluster_of = |key: &str| key.split('/').nth(1).unwrap_or_default().to_string();
         for (key, mut i) in instances {
             i.ci.remaining_resources = i.ci.registered_resources;

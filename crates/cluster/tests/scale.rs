@@ -52,7 +52,7 @@ async fn a_big_cluster_stays_responsive() {
     let on_disk = std::env::var("BERTH_SCALE_STORE").as_deref() != Ok("memory");
     let racks = instances / RACK;
     let t0 = Instant::now();
-    let c = Cluster::open(Config {
+    let config = || Config {
         data_dir: on_disk.then(|| dir.path().into()),
         clock: ClockMode::Manual,
         instances: (0..racks)
@@ -65,9 +65,8 @@ async fn a_big_cluster_stays_responsive() {
             })
             .collect(),
         ..Config::default()
-    })
-    .await
-    .unwrap();
+    };
+    let c = Cluster::open(config()).await.unwrap();
     call(
         &c,
         "RegisterTaskDefinition",
@@ -167,5 +166,29 @@ async fn a_big_cluster_stays_responsive() {
     ] {
         assert!(t < bound, "{what} took {t:?}");
     }
-    assert!(rss < 1024 * 1024, "RSS {rss} KiB is over 1 GiB");
+    // 796 MiB when this test was written (issue 4), ~1.05 GiB since the records grew with the
+    // Docker runtime's members (issue 10): the bound catches the next doubling, not noise.
+    assert!(rss < 1536 * 1024, "RSS {rss} KiB is over 1.5 GiB");
+
+    if !on_disk {
+        return;
+    }
+    // Restart: the store is read back, every task re-adopted, and the first answer given.
+    drop(c);
+    let t3 = Instant::now();
+    let c = Cluster::open(config()).await.unwrap();
+    let reopened = t3.elapsed();
+    let page = call(&c, "ListTasks", json!({}));
+    let ready = t3.elapsed();
+    assert_eq!(page["taskArns"], arns, "the same tasks after the restart");
+    let t4 = Instant::now();
+    c.tick().await;
+    let pass_after = t4.elapsed();
+    let s = call(&c, "DescribeServices", json!({"services": ["svc-0000"]}));
+    assert_eq!(s["services"][0]["runningCount"], per_service);
+    eprintln!(
+        "scale: restart over {} tasks: open {reopened:.2?}, first answer at {ready:.2?}, first \
+         reconcile pass after it {pass_after:.2?}",
+        services * per_service
+    );
 }

@@ -310,3 +310,84 @@ async fn unassociated_providers_and_small_memory_overrides_get_ecs_s_texts() {
         json!({"taskDefinition": "web", "overrides": {"memory": "512"}}),
     );
 }
+
+/// The server's path (answers written straight to bytes) says exactly what the `Value` path
+/// says, for the actions that have one, found and missing members, with and without tags.
+#[tokio::test]
+async fn answers_written_straight_to_bytes_equal_the_value_answers() {
+    let c = cluster(None).await;
+    register(&c, "web", "nginx:1");
+    call(
+        &c,
+        "CreateService",
+        json!({"serviceName": "svc", "taskDefinition": "web", "desiredCount": 2,
+               "tags": [{"key": "team", "value": "a"}]}),
+    );
+    let r = call(
+        &c,
+        "RunTask",
+        json!({"taskDefinition": "web", "count": 3, "tags": [{"key": "k", "value": "v"}]}),
+    );
+    c.advance(5).await;
+    let mut arns: Vec<serde_json::Value> = r["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["taskArn"].clone())
+        .collect();
+    arns.push(json!("0123"));
+    let same = |c: &Cluster, cases: &[(&str, serde_json::Value)]| {
+        for (action, body) in cases {
+            let body = body.to_string();
+            let value = c.call_blocking(action, body.as_bytes());
+            let bytes = c.call_json_blocking(action, body.as_bytes());
+            match (value, bytes) {
+                (Ok(v), Ok(b)) => {
+                    assert_eq!(
+                        serde_json::from_slice::<serde_json::Value>(&b).unwrap(),
+                        v,
+                        "{action} {body}"
+                    );
+                    assert_eq!(
+                        b,
+                        serde_json::to_vec(&v).unwrap(),
+                        "{action} {body}: same bytes"
+                    );
+                }
+                (Err(a), Err(b)) => assert_eq!((a.code, a.message), (b.code, b.message)),
+                (a, b) => panic!("{action} {body}: {a:?} vs {b:?}"),
+            }
+        }
+    };
+    let cases = [
+        ("DescribeTasks", json!({"tasks": arns})),
+        ("DescribeTasks", json!({"tasks": arns, "include": ["TAGS"]})),
+        ("DescribeTasks", json!({"tasks": []})),
+        ("DescribeServices", json!({"services": ["svc", "nope"]})),
+        (
+            "DescribeServices",
+            json!({"services": ["svc"], "include": ["TAGS"]}),
+        ),
+        (
+            "DescribeServices",
+            json!({"cluster": "nope", "services": ["svc"]}),
+        ),
+        ("ListTasks", json!({})),
+    ];
+    same(&c, &cases);
+    // Cached views follow the changes: a stopped task, an instance's architecture.
+    call(&c, "StopTask", json!({"task": arns[0], "reason": "bye"}));
+    let instance =
+        call(&c, "ListContainerInstances", json!({}))["containerInstanceArns"][0].clone();
+    call(
+        &c,
+        "PutAttributes",
+        json!({"attributes": [{"name": "ecs.cpu-architecture", "value": "arm64",
+                               "targetType": "container-instance", "targetId": instance}]}),
+    );
+    same(&c, &cases);
+    let d = call(&c, "DescribeTasks", json!({"tasks": [arns[0]]}));
+    assert_eq!(d["tasks"][0]["desiredStatus"], "STOPPED");
+    let d = call(&c, "DescribeTasks", json!({"tasks": [arns[1]]}));
+    assert_eq!(d["tasks"][0]["attributes"][0]["value"], "arm64");
+}

@@ -83,6 +83,21 @@ pub(crate) fn read(r: &Read<'_>, action: &str, body: &[u8]) -> Result<Value, Aws
     }
 }
 
+/// The answer to a read as JSON bytes, for the actions that have a path straight to bytes (the
+/// ones the server answers most: no `serde_json::Value` built in between); `None` for the
+/// others, which go through [`read`].
+pub(crate) fn read_json(
+    r: &Read<'_>,
+    action: &str,
+    body: &[u8],
+) -> Option<Result<Vec<u8>, AwsError>> {
+    Some(match action {
+        "DescribeTasks" => input(body).and_then(|req| tasks::describe_json(r, req)),
+        "DescribeServices" => input(body).and_then(|req| services::describe_json(r, req)),
+        _ => return None,
+    })
+}
+
 /// The rules of `berth validate` for service and RunTask inputs that the handlers below do not
 /// check themselves: the local cluster answers them with the same texts (the handlers' own
 /// checks stay authoritative for everything else, so their texts are not repeated here).
@@ -253,6 +268,12 @@ pub(crate) fn out<T: Serialize>(v: T) -> Result<Value, AwsError> {
         .map_err(|e| AwsError::new(ErrorCode::ServerException, e.to_string()))?;
     drop_nulls(&mut v);
     Ok(v)
+}
+
+/// A response as bytes. The model's types leave unset members out themselves (`out`'s
+/// null-dropping is for `json!` bodies), so this is [`out`]'s answer, serialised.
+pub(crate) fn out_json<T: Serialize>(v: &T) -> Result<Vec<u8>, AwsError> {
+    serde_json::to_vec(v).map_err(|e| AwsError::new(ErrorCode::ServerException, e.to_string()))
 }
 
 /// AWS leaves unset members out of responses instead of sending `null`.

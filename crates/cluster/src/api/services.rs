@@ -688,7 +688,11 @@ pub(crate) fn delete(w: &mut Write<'_>, req: m::DeleteServiceRequest) -> Result<
     out(json!({"service": v}))
 }
 
-pub(crate) fn describe(r: &Read<'_>, req: m::DescribeServicesRequest) -> Result<Value, AwsError> {
+/// DescribeServices: the services found and the failures for the others.
+fn described(
+    r: &Read<'_>,
+    req: m::DescribeServicesRequest,
+) -> Result<(Vec<m::Service>, Vec<m::Failure>), AwsError> {
     let c = active_cluster(r.st, req.cluster.as_deref())?;
     let wanted = req.services.unwrap_or_default();
     check_batch(wanted.len(), 10, "services", "services")?;
@@ -708,7 +712,26 @@ pub(crate) fn describe(r: &Read<'_>, req: m::DescribeServicesRequest) -> Result<
             )),
         }
     }
+    Ok((found, failures))
+}
+
+pub(crate) fn describe(r: &Read<'_>, req: m::DescribeServicesRequest) -> Result<Value, AwsError> {
+    let (found, failures) = described(r, req)?;
     out(json!({"services": found, "failures": failures}))
+}
+
+/// [`describe`] written straight to bytes (the server's path: no `Value` in between).
+pub(crate) fn describe_json(
+    r: &Read<'_>,
+    req: m::DescribeServicesRequest,
+) -> Result<Vec<u8>, AwsError> {
+    #[derive(serde::Serialize)]
+    struct Out {
+        services: Vec<m::Service>,
+        failures: Vec<m::Failure>,
+    }
+    let (services, failures) = described(r, req)?;
+    super::out_json(&Out { services, failures })
 }
 
 pub(crate) fn list(r: &Read<'_>, req: m::ListServicesRequest) -> Result<Value, AwsError> {

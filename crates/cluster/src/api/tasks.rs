@@ -350,6 +350,20 @@ pub(crate) fn make_task(env: &Env, cluster: &str, now: DateTime<Utc>, n: NewTask
     }
 }
 
+/// The `ecs.cpu-architecture` attribute of the task's container instance (EC2).
+fn instance_architecture<'a>(c: &'a ClusterRec, t: &TaskRec) -> Option<&'a str> {
+    t.task
+        .container_instance_arn
+        .as_deref()
+        .and_then(|arn| c.instances.get(last_segment(arn)))
+        .and_then(|i| {
+            i.ci.attributes
+                .iter()
+                .find(|a| a.name == "ecs.cpu-architecture")
+        })
+        .and_then(|a| a.value.as_deref())
+}
+
 /// The wire form of a task: the record with the members ECS always returns filled in
 /// ([`berth_core::described::fill_task`]), from its task definition and, for EC2, its
 /// instance's `ecs.cpu-architecture`.
@@ -360,16 +374,7 @@ pub(crate) fn view(st: &crate::state::State, c: &ClusterRec, t: &TaskRec) -> m::
         .as_deref()
         .and_then(|arn| resolve(st, arn))
         .map(|d| &d.td);
-    let arch = task
-        .container_instance_arn
-        .as_deref()
-        .and_then(|arn| c.instances.get(last_segment(arn)))
-        .and_then(|i| {
-            i.ci.attributes
-                .iter()
-                .find(|a| a.name == "ecs.cpu-architecture")
-        })
-        .and_then(|a| a.value.as_deref());
+    let arch = instance_architecture(c, t);
     berth_core::described::fill_task(
         &mut task,
         &berth_core::described::TaskFacts {
@@ -839,7 +844,12 @@ pub(crate) fn stop(w: &mut Write<'_>, req: m::StopTaskRequest) -> Result<Value, 
     out(json!({"task": v}))
 }
 
-pub(crate) fn describe(r: &Read<'_>, req: m::DescribeTasksRequest) -> Result<Value, AwsError> {
+/// DescribeTasks: the tasks found and the failures for the others.
+fn described<T>(
+    r: &Read<'_>,
+    req: m::DescribeTasksRequest,
+    each: impl Fn(&ClusterRec, &TaskRec, bool) -> Result<T, AwsError>,
+) -> Result<(Vec<T>, Vec<m::Failure>), AwsError> {
     let c = active_cluster(r.st, req.cluster.as_deref())?;
     let wanted = req.tasks.unwrap_or_default();
     if wanted.is_empty() {
@@ -860,16 +870,7 @@ pub(crate) fn describe(r: &Read<'_>, req: m::DescribeTasksRequest) -> Result<Val
     for w in wanted {
         let id = last_segment(&w);
         match c.tasks.get(id) {
-            Some(t) => {
-                let mut task = view(r.st, c, t);
-                // Without `include: [TAGS]` ECS answers an empty list, not the tags.
-                if !with_tags {
-                    task.tags = Some(vec![]);
-                }
-                let task = serde_json::to_value(&task)
-                    .map_err(|e| AwsError::new(ErrorCode::ServerException, e.to_string()))?;
-                tasks.push(task);
-            }
+            Some(t) => tasks.push(each(c, t, with_tags)?),
             None => failures.push(failure(
                 if w.starts_with("arn:") {
                     w.clone()
@@ -880,10 +881,64 @@ pub(crate) fn describe(r: &Read<'_>, req: m::DescribeTasksRequest) -> Result<Val
             )),
         }
     }
+    Ok((tasks, failures))
+}
+
+/// A task as DescribeTasks answers it: without `include: [TAGS]` ECS answers an empty list,
+/// not the tags.
+fn described_task(
+    st: &crate::state::State,
+    c: &ClusterRec,
+    t: &TaskRec,
+    with_tags: bool,
+) -> m::Task {
+    let mut task = view(st, c, t);
+    if !with_tags {
+        task.tags = Some(vec![]);
+    }
+    task
+}
+
+pub(crate) fn describe(r: &Read<'_>, req: m::DescribeTasksRequest) -> Result<Value, AwsError> {
+    let (tasks, failures) = described(r, req, |c, t, tags| Ok(described_task(r.st, c, t, tags)))?;
+    let tasks = tasks
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AwsError::new(ErrorCode::ServerException, e.to_string()))?;
     let mut body = serde_json::Map::new();
     body.insert("tasks".into(), Value::Array(tasks));
     body.insert("failures".into(), out(failures)?);
     Ok(Value::Object(body))
+}
+
+/// [`describe`] written straight to bytes (the server's path: no `Value` in between), each task
+/// from the cluster's view cache ([`crate::views`]) when tags are not asked for.
+pub(crate) fn describe_json(
+    r: &Read<'_>,
+    req: m::DescribeTasksRequest,
+) -> Result<Vec<u8>, AwsError> {
+    let (tasks, failures) = described(r, req, |c, t, with_tags| {
+        let make = || super::out_json(&described_task(r.st, c, t, with_tags));
+        if with_tags {
+            return make().map(Into::into);
+        }
+        c.views.get_or(t.id(), instance_architecture(c, t), make)
+    })?;
+    let failures = super::out_json(&failures)?;
+    let mut out =
+        Vec::with_capacity(tasks.iter().map(|t| t.len() + 1).sum::<usize>() + failures.len() + 24);
+    out.extend_from_slice(b"{\"tasks\":[");
+    for (i, t) in tasks.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(t);
+    }
+    out.extend_from_slice(b"],\"failures\":");
+    out.extend_from_slice(&failures);
+    out.push(b'}');
+    Ok(out)
 }
 
 pub(crate) fn list(r: &Read<'_>, req: m::ListTasksRequest) -> Result<Value, AwsError> {

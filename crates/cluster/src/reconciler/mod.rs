@@ -31,111 +31,12 @@ impl Cluster {
         let _guard = self.inner.tick.lock().await;
         let now = self.now();
         let events = self.inner.runtime.events(now).await;
-        let (launches, stops) = {
-            let mut st = self.write();
-            let mut dirty = BTreeSet::new();
-            for e in &events {
-                events::apply_runtime_event(&mut st.clusters, &mut dirty, e);
-            }
-            if !self.inner.runtime.runs_containers() {
-                // Without containers nothing prints: say what the containers would have.
-                api::logs::record_runtime_events(&mut st, &mut dirty, &events, now);
-            }
-            let now_ms = now.timestamp_millis();
-            for e in &events {
-                if let RuntimeEvent::Usage {
-                    task_id,
-                    cpu_units,
-                    memory_mib,
-                } = e
-                {
-                    let cluster = st
-                        .clusters
-                        .iter()
-                        .find(|(_, c)| c.tasks.contains_key(task_id.as_str()))
-                        .map(|(n, _)| n.clone());
-                    if let Some(cluster) = cluster {
-                        dirty.extend(metrics::record_usage(
-                            &mut st,
-                            &cluster,
-                            task_id,
-                            *cpu_units,
-                            *memory_mib,
-                            now.timestamp(),
-                        ));
-                    }
-                }
-                if let RuntimeEvent::Logs {
-                    group,
-                    stream,
-                    lines,
-                    ..
-                } = e
-                {
-                    for (at, line) in lines {
-                        api::logs::append(
-                            &mut st,
-                            &mut dirty,
-                            group,
-                            stream,
-                            at.timestamp_millis(),
-                            line.clone(),
-                            now_ms,
-                        );
-                    }
-                }
-            }
-            api::autoscaling::tick(&mut api::Write {
-                st: &mut st,
-                dirty: &mut dirty,
-                env: &self.inner.env,
-                now,
-            });
-            unsettle(&mut st, &dirty);
-            // DAEMON services first: ECS reserves their resources before the others'.
-            let mut services: Vec<(bool, String, String)> = st
-                .clusters
-                .values()
-                .filter(|c| c.status == "ACTIVE")
-                .flat_map(|c| {
-                    c.services.iter().filter(|(_, s)| !s.settled).map(|(n, s)| {
-                        let replica = s.deploy.spec.scheduling_strategy
-                            != berth_core::deploy::SchedulingStrategy::Daemon;
-                        (replica, c.name.clone(), n.clone())
-                    })
-                })
-                .collect();
-            services.sort();
-            // One placement state per cluster and pass, shared by its services.
-            let mut placers: std::collections::BTreeMap<String, Option<pl::Placer>> =
-                std::collections::BTreeMap::new();
-            for (_, c, s) in services {
-                let placer = placers.entry(c.clone()).or_default();
-                services::reconcile_service(
-                    &mut st,
-                    &self.inner.env,
-                    &c,
-                    &s,
-                    now,
-                    &mut dirty,
-                    placer,
-                );
-            }
-            drop(placers);
-            self.purge_if_due(&mut st, now, &mut dirty);
-            let (launches, stops) =
-                collect_runtime_work(&mut st, &mut dirty, &self.inner.env, &self.inner.config);
-            if !dirty.is_empty() {
-                st.meta.clock = now;
-                dirty.insert(Key::Meta);
-            }
-            let ticket = self.stage(&mut st, dirty);
-            drop(st);
-            if let Err(e) = self.durable(ticket) {
-                tracing::error!(error = %e, "reconciler pass not stored");
-                return;
-            }
-            (launches, stops)
+        // The pass itself blocks (the state lock, the wait for its commit): off the async
+        // workers, so the HTTP side keeps answering during a long pass.
+        let this = self.clone();
+        let pass = tokio::task::spawn_blocking(move || this.pass(&events, now)).await;
+        let Ok(Some((launches, stops))) = pass else {
+            return;
         };
         for l in launches {
             if let Err(e) = self.inner.runtime.start(l, now).await {
@@ -152,6 +53,112 @@ impl Cluster {
                 tracing::debug!(error = %e, "runtime stop");
             }
         }
+    }
+
+    /// The deciding part of [`Cluster::tick`]: apply the events, step the services, stage and
+    /// wait for the commit; answers what the runtime must start and stop (`None` when the
+    /// pass could not be stored).
+    fn pass(
+        &self,
+        events: &[RuntimeEvent],
+        now: DateTime<Utc>,
+    ) -> Option<(Vec<Launch>, Vec<String>)> {
+        let mut st = self.write();
+        let mut dirty = BTreeSet::new();
+        for e in events {
+            events::apply_runtime_event(&mut st.clusters, &mut dirty, e);
+        }
+        if !self.inner.runtime.runs_containers() {
+            // Without containers nothing prints: say what the containers would have.
+            api::logs::record_runtime_events(&mut st, &mut dirty, events, now);
+        }
+        let now_ms = now.timestamp_millis();
+        for e in events {
+            if let RuntimeEvent::Usage {
+                task_id,
+                cpu_units,
+                memory_mib,
+            } = e
+            {
+                let cluster = st
+                    .clusters
+                    .iter()
+                    .find(|(_, c)| c.tasks.contains_key(task_id.as_str()))
+                    .map(|(n, _)| n.clone());
+                if let Some(cluster) = cluster {
+                    dirty.extend(metrics::record_usage(
+                        &mut st,
+                        &cluster,
+                        task_id,
+                        *cpu_units,
+                        *memory_mib,
+                        now.timestamp(),
+                    ));
+                }
+            }
+            if let RuntimeEvent::Logs {
+                group,
+                stream,
+                lines,
+                ..
+            } = e
+            {
+                for (at, line) in lines {
+                    api::logs::append(
+                        &mut st,
+                        &mut dirty,
+                        group,
+                        stream,
+                        at.timestamp_millis(),
+                        line.clone(),
+                        now_ms,
+                    );
+                }
+            }
+        }
+        api::autoscaling::tick(&mut api::Write {
+            st: &mut st,
+            dirty: &mut dirty,
+            env: &self.inner.env,
+            now,
+        });
+        unsettle(&mut st, &dirty);
+        // DAEMON services first: ECS reserves their resources before the others'.
+        let mut services: Vec<(bool, String, String)> = st
+            .clusters
+            .values()
+            .filter(|c| c.status == "ACTIVE")
+            .flat_map(|c| {
+                c.services.iter().filter(|(_, s)| !s.settled).map(|(n, s)| {
+                    let replica = s.deploy.spec.scheduling_strategy
+                        != berth_core::deploy::SchedulingStrategy::Daemon;
+                    (replica, c.name.clone(), n.clone())
+                })
+            })
+            .collect();
+        services.sort();
+        // One placement state per cluster and pass, shared by its services.
+        let mut placers: std::collections::BTreeMap<String, Option<pl::Placer>> =
+            std::collections::BTreeMap::new();
+        for (_, c, s) in services {
+            let placer = placers.entry(c.clone()).or_default();
+            services::reconcile_service(&mut st, &self.inner.env, &c, &s, now, &mut dirty, placer);
+        }
+        drop(placers);
+        self.purge_if_due(&mut st, now, &mut dirty);
+        let (launches, stops) =
+            collect_runtime_work(&mut st, &mut dirty, &self.inner.env, &self.inner.config);
+        if !dirty.is_empty() {
+            st.meta.clock = now;
+            dirty.insert(Key::Meta);
+        }
+        let ticket = self.stage(&mut st, dirty);
+        drop(st);
+        if let Err(e) = self.durable(ticket) {
+            tracing::error!(error = %e, "reconciler pass not stored");
+            return None;
+        }
+        Some((launches, stops))
     }
 
     /// Purges what is older than the retention, at most every `retention / 100` (between 1 s

@@ -1,0 +1,91 @@
+//! Serialised answers kept between reads: a task's DescribeTasks form, as JSON bytes, built on
+//! the first read after it changed and reused until the next change.
+//!
+//! DescribeTasks is the heaviest read of the API (100 tasks, each copied, filled in with the
+//! members ECS always returns and serialised); the tasks it names change far less often than
+//! they are read. An entry is dropped when its task is staged for commit (the cluster's
+//! `stage`), and carries the one outside fact its view depends on that can change without the
+//! task changing — its instance's `ecs.cpu-architecture` attribute — which the reader compares.
+//!
+//! **What it does not do.** It does not decide what a view contains (`api::tasks::view` does)
+//! and it is not stored: it starts empty and is rebuilt by reads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Task id → (the architecture it was built with, the task's JSON).
+type Entries = HashMap<String, (Option<String>, Arc<[u8]>)>;
+
+/// The cached views of one cluster's tasks.
+#[derive(Default)]
+pub struct ViewCache {
+    entries: Mutex<Entries>,
+}
+
+impl Clone for ViewCache {
+    /// A copy starts empty: entries are rebuilt from the records.
+    fn clone(&self) -> Self {
+        ViewCache::default()
+    }
+}
+
+impl std::fmt::Debug for ViewCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewCache")
+            .field("entries", &self.lock().len())
+            .finish()
+    }
+}
+
+impl ViewCache {
+    fn lock(&self) -> MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cached view of task `id` built with architecture `arch`, or the one `make` builds
+    /// (then kept).
+    ///
+    /// # Errors
+    ///
+    /// `make`'s error; nothing is kept then.
+    pub fn get_or<E>(
+        &self,
+        id: &str,
+        arch: Option<&str>,
+        make: impl FnOnce() -> Result<Vec<u8>, E>,
+    ) -> Result<Arc<[u8]>, E> {
+        if let Some((a, bytes)) = self.lock().get(id) {
+            if a.as_deref() == arch {
+                return Ok(bytes.clone());
+            }
+        }
+        let bytes: Arc<[u8]> = make()?.into();
+        self.lock()
+            .insert(id.to_string(), (arch.map(str::to_string), bytes.clone()));
+        Ok(bytes)
+    }
+
+    /// Drops task `id`'s view (it changed or is gone).
+    pub fn forget(&self, id: &str) {
+        self.lock().remove(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_until_forgotten_or_built_for_another_architecture() {
+        let c = ViewCache::default();
+        let make = |s: &'static str| move || Ok::<_, ()>(s.as_bytes().to_vec());
+        assert_eq!(&*c.get_or("t", Some("x86_64"), make("a")).unwrap(), b"a");
+        assert_eq!(&*c.get_or("t", Some("x86_64"), make("b")).unwrap(), b"a");
+        assert_eq!(&*c.get_or("t", Some("arm64"), make("c")).unwrap(), b"c");
+        c.forget("t");
+        assert_eq!(&*c.get_or("t", Some("arm64"), make("d")).unwrap(), b"d");
+        assert_eq!(c.get_or("u", None, || Err::<Vec<u8>, _>("no")), Err("no"));
+        assert_eq!(&*c.get_or("u", None, make("e")).unwrap(), b"e");
+        assert_eq!(c.clone().lock().len(), 0, "a copy starts empty");
+    }
+}
