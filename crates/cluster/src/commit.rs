@@ -29,6 +29,9 @@ use crate::changes::{self, ChangeFeed};
 use crate::state::{Key, State};
 use crate::store::Store;
 
+/// Groups with more keys than this are written into the transaction under the read lock.
+const STREAM_ABOVE: usize = 2_000;
+
 /// One writer's changes.
 struct Batch {
     seq: u64,
@@ -219,10 +222,23 @@ fn run(shared: &Shared, state: &RwLock<State>, store: &Store, feed: &ChangeFeed,
             for b in &batches {
                 keys.extend(b.keys.iter());
             }
-            // Written under the read lock (readers go on; writers wait, as the records must be
-            // this state's), made durable after it.
-            let staged = store.stage(clear, keys.into_iter().map(|k| (k.encode(), st.record(k))));
-            drop(st);
+            // Serialised under the read lock (readers go on; writers wait, as the records must
+            // be this state's). A usual group is copied out and written after the lock; a huge
+            // one (a reconciler pass placing thousands of tasks) is streamed into the
+            // transaction under it instead, so it never sits in memory twice.
+            let staged = if keys.len() <= STREAM_ABOVE {
+                let records: Vec<_> = keys
+                    .into_iter()
+                    .map(|k| (k.encode(), st.record(k)))
+                    .collect();
+                drop(st);
+                store.stage(clear, records)
+            } else {
+                let staged =
+                    store.stage(clear, keys.into_iter().map(|k| (k.encode(), st.record(k))));
+                drop(st);
+                staged
+            };
             (batches, staged.and_then(|t| t.commit()))
         };
         let last = batches.last().map_or(0, |b| b.seq);

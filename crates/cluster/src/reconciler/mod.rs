@@ -17,7 +17,6 @@ mod services;
 
 use std::collections::BTreeSet;
 
-use berth_core::placement as pl;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::runtime::{Launch, RuntimeEvent};
@@ -138,13 +137,18 @@ impl Cluster {
             .collect();
         services.sort();
         // One placement state per cluster and pass, shared by its services.
-        let mut placers: std::collections::BTreeMap<String, Option<pl::Placer>> =
+        let mut placers: std::collections::BTreeMap<String, Option<crate::state::PlacementCache>> =
             std::collections::BTreeMap::new();
         for (_, c, s) in services {
             let placer = placers.entry(c.clone()).or_default();
             services::reconcile_service(&mut st, &self.inner.env, &c, &s, now, &mut dirty, placer);
         }
-        drop(placers);
+        // Kept for the next pass and RunTask; `stage` drops a state a later change made stale.
+        for (c, cache) in placers {
+            if let (Some(cache), Some(c)) = (cache, st.clusters.get_mut(&c)) {
+                c.placement = Some(cache);
+            }
+        }
         self.purge_if_due(&mut st, now, &mut dirty);
         let (launches, stops) =
             collect_runtime_work(&mut st, &mut dirty, &self.inner.env, &self.inner.config);

@@ -19,7 +19,7 @@ use crate::api::{
     Ids, Launch, NewTask, last_segment, make_task, placement_inputs, request_stop, requirements,
     ts, zone_of,
 };
-use crate::state::{ClusterRec, Env, Key, ServiceRec, State, TaskDefRec, View};
+use crate::state::{ClusterRec, Env, Key, PlacementCache, ServiceRec, State, TaskDefRec};
 
 /// Service events kept per service (DescribeServices shows the newest 100).
 const EVENTS_KEPT: usize = 1000;
@@ -199,9 +199,10 @@ fn daemon_pass(
 /// (placed with `berth_core::placement`, through the pass's shared `placer`) and stops, move
 /// tasks off DRAINING instances within the deployment limits, and record the events.
 ///
-/// `placer` is the cluster's placement state for this pass, built on first use and shared by
-/// every service of the cluster, so each service sees the tasks placed before it and a pass
-/// copies the cluster once rather than once per service. A service whose last pass changed
+/// `placer` is the cluster's placement state for this pass, taken on first use from what the
+/// cluster keeps between calls ([`PlacementCache`], the one RunTask uses; built when a change
+/// dropped it) and shared by every service of the cluster, so each service sees the tasks
+/// placed before it and a pass costs what it places, not a copy of the cluster. A service whose last pass changed
 /// nothing ([`ServiceRec::settled`]) is skipped.
 pub(crate) fn reconcile_service(
     st: &mut State,
@@ -210,7 +211,7 @@ pub(crate) fn reconcile_service(
     name: &str,
     now: DateTime<Utc>,
     dirty: &mut BTreeSet<Key>,
-    placer: &mut Option<pl::Placer>,
+    placer: &mut Option<PlacementCache>,
 ) {
     let Some(c) = st.clusters.get(cluster) else {
         return;
@@ -299,14 +300,36 @@ pub(crate) fn reconcile_service(
         ss
     };
     let seed = st.random(dirty);
+    if !fargate && placer.is_none() {
+        let Some(c) = st.clusters.get_mut(cluster) else {
+            return;
+        };
+        // What this pass changed so far (runtime events) must not be missing from a kept state.
+        for k in dirty.iter() {
+            if matches!(k, Key::Task(kc, _) | Key::Instance(kc, _) | Key::Cluster(kc) if kc == cluster)
+            {
+                c.invalidate_placement(k);
+            }
+        }
+        let mut cache = c
+            .placement
+            .take()
+            .unwrap_or_else(|| PlacementCache::build(c));
+        cache.placer.reseed(seed);
+        // The bookkeeping that keeps it valid (RunTask's debug check compares its plans with a
+        // fresh state's, after the passes that kept it).
+        debug_assert_eq!(
+            cache.tasks,
+            PlacementCache::build(c).tasks,
+            "a kept placement state counts the tasks a fresh one counts"
+        );
+        *placer = Some(cache);
+    }
     let c = &st.clusters[cluster];
     let rec = &c.services[name];
-    if !fargate && placer.is_none() {
-        *placer = Some(pl::Placer::new(&View(c), seed));
-    }
     let mut dpass = DaemonPass::default();
     if daemon {
-        if let Some(p) = placer.as_mut() {
+        if let Some(p) = placer.as_mut().map(|pc| &mut pc.placer) {
             dpass = daemon_pass(c, rec, name, &requirements(&td, &group, None), &cs, p);
         }
     }
@@ -442,7 +465,7 @@ pub(crate) fn reconcile_service(
             .unwrap_or(&td)
             .clone();
         let reqs = requirements(&start_td, &group, None);
-        let placement = match placer.as_mut() {
+        let placement = match placer.as_mut().map(|pc| &mut pc.placer) {
             None => None,
             Some(_) if daemon => match daemon_starts.next() {
                 Some(p) => Some(p),
@@ -514,6 +537,12 @@ pub(crate) fn reconcile_service(
                 service: Some(name.into()),
             },
         );
+        if rec.info.is_some()
+            && let Some(cache) = placer.as_mut()
+        {
+            // The placer charged this task when it placed it.
+            cache.tasks.insert(start.task_id.clone());
+        }
         c.insert_task(rec);
         dirty.insert(Key::Task(cluster.into(), start.task_id.clone()));
         started.push(start.task_id.clone());
@@ -536,7 +565,7 @@ pub(crate) fn reconcile_service(
         };
         if daemon {
             unplaced = dpass.unplaced.clone();
-        } else if let Some(p) = placer.as_mut() {
+        } else if let Some(p) = placer.as_mut().map(|pc| &mut pc.placer) {
             if p.explain(&req).is_ok_and(|e| e.chosen.is_none()) {
                 if let Ok(plan) = p.place(&req) {
                     unplaced = plan.unplaced.map(|u| u.service_event(name));
