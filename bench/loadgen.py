@@ -136,8 +136,7 @@ def client(service, endpoint, pool=4):
 
 def start_berth(binary, tmp):
     port = free_port()
-    data = Path(tmp) / "berth-data"
-    data.mkdir()
+    data = Path(tempfile.mkdtemp(prefix="berth-data-", dir=tmp))
     log = open(Path(tmp) / "berth.log", "wb")
     proc = subprocess.Popen(
         [
@@ -456,6 +455,38 @@ def bench_target(name, start, args, prepare=None, tmp=None):
         stop(proc)
 
 
+def bench_floor(args, tmp):
+    """The floor: a seeded berth answers each request of the mix once, `berth-loadgen
+    --serve-floor` keeps those bytes and serves them from a bare axum handler; berth is stopped
+    before the floor is measured, so the two never share the cores."""
+    proc, url = start_berth(args.berth_bin, tmp)
+    try:
+        ctx = seed(url)
+        seed_file = Path(tmp) / "floor-seed.json"
+        seed_file.write_text(json.dumps(ctx))
+        port = free_port()
+        log = open(Path(tmp) / "floor.log", "wb")
+        floor = subprocess.Popen(
+            [args.loadgen_bin, "--target", url, "--seed-file", str(seed_file), "--serve-floor", str(port)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        )
+        floor_url = f"http://127.0.0.1:{port}"
+        wait_ready(floor_url + "/", floor)
+    finally:
+        stop(proc)
+    try:
+        print(f"floor: answers captured from berth, serving them at {floor_url}", flush=True)
+        r = run_rust_load("floor", floor_url, ctx, args, floor.pid, tmp)
+        if floor.poll() is not None:
+            raise SystemExit(f"the floor exited during the run ({floor.returncode})")
+        return r
+    finally:
+        stop(floor)
+
+
+READS = ("DescribeServices", "ListTasks", "DescribeTasks")
+
+
 def fmt(x, digits=1):
     return "-" if x != x else f"{x:,.{digits}f}"
 
@@ -501,6 +532,16 @@ def print_table(results):
             f"goal: throughput >= 50x moto -> {'met' if b['throughput'] >= 50 * m['throughput'] else 'NOT met'}; "
             f"p99 <= 1/20 of moto -> {'met' if b['p99_ms'] * 20 <= m['p99_ms'] else 'NOT met'}"
         )
+    if "berth" in results and "floor" in results:
+        b, f = results["berth"], results["floor"]
+        print()
+        print("berth against the floor (bare axum handler answering prebuilt bytes, same HTTP stack)")
+        for op in b["ops"]:
+            print(f"{op:24} {ratio(b['ops'][op]['throughput'], f['ops'][op]['throughput']):>11}")
+        br = sum(b["ops"][op]["throughput"] for op in READS)
+        fr = sum(f["ops"][op]["throughput"] for op in READS)
+        print(f"{'reads':24} {ratio(br, fr):>11}  ({br:,.1f} vs {fr:,.1f} req/s)")
+        print(f"goal: read throughput >= 50% of the floor's -> {'met' if br * 2 >= fr else 'NOT met'} ({br / fr:.0%})")
 
 
 def ratio(a, b):
@@ -518,7 +559,8 @@ def main():
     ap.add_argument("--duration", type=float, default=20.0, help="measured seconds per target (max 120)")
     ap.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each measurement")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--only", choices=["berth", "moto"])
+    ap.add_argument("--only", choices=["berth", "moto", "floor"])
+    ap.add_argument("--floor", action="store_true", help="--client rust: also measure the floor (bare axum, prebuilt answers)")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--client", choices=["python", "rust"], default="python", help="botocore threads, or berth-loadgen")
     ap.add_argument("--loadgen-bin", default=os.environ.get("BERTH_LOADGEN_BIN") or str(REPO / "target" / "release" / "berth-loadgen"))
@@ -564,6 +606,10 @@ def main():
             results["berth"] = bench_target("berth", lambda: start_berth(args.berth_bin, tmp), args, tmp=tmp)
         if args.only in (None, "moto"):
             results["moto"] = bench_target("moto", lambda: start_moto(tmp), args, prepare=seed_moto_instances, tmp=tmp)
+        if args.only == "floor" or (args.floor and args.only is None):
+            if args.client != "rust":
+                raise SystemExit("--floor needs --client rust")
+            results["floor"] = bench_floor(args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print_table(results)

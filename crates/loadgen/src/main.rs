@@ -31,6 +31,14 @@
 //! client; it may be given more than once (a proxy and its upstream), each process reported on
 //! its own and their sum as the server's.
 //!
+//! `--serve-floor PORT` measures nothing: it is the *floor* the server is compared with. It
+//! sends each of the five requests once to `--target` (a seeded `berth serve`), keeps the
+//! answers' bytes, and then serves them on `127.0.0.1:PORT` from a bare axum handler that
+//! reads the request body and answers the bytes captured for its `X-Amz-Target` — the same
+//! HTTP stack as `berth serve` (axum 0.8, hyper 1, a multi-thread tokio runtime with one
+//! worker per CPU) with no state, no parsing and no serialisation. Run the generator against
+//! it to get the most this HTTP stack can answer for the mix on this machine.
+//!
 //! `--sign AKID:SECRET` replaces the static header with a real SigV4 signature, made with
 //! `aws-sigv4` (as the AWS SDKs do) for each request at the moment it is sent (scope
 //! `<--sign-region>/ecs`, signed headers `content-type;host;x-amz-date;x-amz-target`), so a
@@ -126,6 +134,9 @@ struct Args {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Serve the floor on 127.0.0.1:PORT instead of generating load (see the crate docs).
+    #[arg(long, value_name = "PORT")]
+    serve_floor: Option<u16>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -555,61 +566,7 @@ fn strings(v: &Value, key: &str) -> Vec<String> {
 }
 
 async fn run(args: Args) -> Result<bool, String> {
-    let authority = args
-        .target
-        .strip_prefix("http://")
-        .ok_or("--target must be an http:// URL")?
-        .trim_end_matches('/')
-        .to_string();
-    let signer = args
-        .sign
-        .as_deref()
-        .map(|spec| Signer::new(spec, &args.sign_region, &authority))
-        .transpose()?;
-    let mut plan = Plan {
-        host: authority.clone(),
-        addr: authority,
-        signer,
-        requests: MIX.map(|(op, _)| prepare(op, &[], &[])),
-        start: Instant::now(),
-        end: Instant::now(),
-        limit: args.requests,
-        issued: AtomicU64::new(0),
-    };
-    let (services, tasks) = match &args.seed_file {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let v: Value =
-                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-            (strings(&v, "services"), strings(&v, "tasks"))
-        }
-        None => {
-            let s = post(
-                &plan,
-                "ListServices",
-                json!({"cluster": "default", "maxResults": 10}),
-            )
-            .await?;
-            let t = post(
-                &plan,
-                "ListTasks",
-                json!({"cluster": "default", "maxResults": 100}),
-            )
-            .await?;
-            (strings(&s, "serviceArns"), strings(&t, "taskArns"))
-        }
-    };
-    let services: Vec<String> = services.into_iter().take(10).collect();
-    let tasks: Vec<String> = tasks.into_iter().take(100).collect();
-    if services.len() != 10 || tasks.len() != 100 {
-        return Err(format!(
-            "the server must hold 10 services and 100 tasks to describe (found {} and {}): seed it with bench/loadgen.py --seed-only",
-            services.len(),
-            tasks.len()
-        ));
-    }
-    plan.requests = MIX.map(|(op, _)| prepare(op, &services, &tasks));
+    let mut plan = plan(&args).await?;
     let setup = Duration::from_millis(200);
     plan.start = Instant::now() + setup + Duration::from_secs_f64(args.warmup.max(0.0));
     plan.end = plan.start + Duration::from_secs_f64(args.duration.max(0.1));
@@ -782,9 +739,135 @@ fn print_row(name: &str, o: &Value) {
     );
 }
 
+/// Captures one answer per action from the target, then serves those bytes until killed.
+async fn serve_floor(args: Args, port: u16) -> Result<bool, String> {
+    let plan = plan(&args).await?;
+    let mut answers = std::collections::HashMap::new();
+    let mut sender = None;
+    let mut opened = 0;
+    for (p, (op, _)) in plan.requests.iter().zip(MIX) {
+        let (status, body) = exchange(&mut sender, &plan, p, &mut opened).await?;
+        if status != 200 {
+            return Err(format!("{}: HTTP {status}: {}", op.name(), excerpt(&body)));
+        }
+        check(op, &body)?;
+        answers.insert(p.target.clone(), body);
+    }
+    let answers = Arc::new(answers);
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: Bytes| {
+            let answers = answers.clone();
+            async move {
+                drop(body);
+                let target = headers
+                    .get("x-amz-target")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                match answers.get(target) {
+                    Some(b) => (
+                        axum::http::StatusCode::OK,
+                        [("content-type", CONTENT_TYPE)],
+                        b.clone(),
+                    ),
+                    None => (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        [("content-type", CONTENT_TYPE)],
+                        Bytes::from_static(b"{}"),
+                    ),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("floor: serving the captured answers on http://{addr}");
+    axum::serve(listener, app)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(true)
+}
+
+/// The target, its seeded services and tasks, and the five requests.
+async fn plan(args: &Args) -> Result<Plan, String> {
+    let authority = args
+        .target
+        .strip_prefix("http://")
+        .ok_or("--target must be an http:// URL")?
+        .trim_end_matches('/')
+        .to_string();
+    let signer = args
+        .sign
+        .as_deref()
+        .map(|spec| Signer::new(spec, &args.sign_region, &authority))
+        .transpose()?;
+    let mut plan = Plan {
+        host: authority.clone(),
+        addr: authority,
+        signer,
+        requests: MIX.map(|(op, _)| prepare(op, &[], &[])),
+        start: Instant::now(),
+        end: Instant::now(),
+        limit: args.requests,
+        issued: AtomicU64::new(0),
+    };
+    let (services, tasks) = match &args.seed_file {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let v: Value =
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            (strings(&v, "services"), strings(&v, "tasks"))
+        }
+        None => {
+            let s = post(
+                &plan,
+                "ListServices",
+                json!({"cluster": "default", "maxResults": 10}),
+            )
+            .await?;
+            let t = post(
+                &plan,
+                "ListTasks",
+                json!({"cluster": "default", "maxResults": 100}),
+            )
+            .await?;
+            (strings(&s, "serviceArns"), strings(&t, "taskArns"))
+        }
+    };
+    let services: Vec<String> = services.into_iter().take(10).collect();
+    let tasks: Vec<String> = tasks.into_iter().take(100).collect();
+    if services.len() != 10 || tasks.len() != 100 {
+        return Err(format!(
+            "the server must hold 10 services and 100 tasks to describe (found {} and {}): seed it with bench/loadgen.py --seed-only",
+            services.len(),
+            tasks.len()
+        ));
+    }
+    plan.requests = MIX.map(|(op, _)| prepare(op, &services, &tasks));
+    Ok(plan)
+}
+
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let rt = if args.threads <= 1 {
+    let rt = if let Some(port) = args.serve_floor {
+        // As `berth serve`: tokio's default multi-thread runtime.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build();
+        return match rt
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(serve_floor(args, port)))
+        {
+            Ok(_) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("berth-loadgen: {e}");
+                std::process::ExitCode::from(2)
+            }
+        };
+    } else if args.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
