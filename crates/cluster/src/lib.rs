@@ -333,6 +333,7 @@ impl Cluster {
                 c.invalidate_placement(k);
                 if let Key::Task(_, id) = k {
                     c.views.forget(id);
+                    c.work.insert(id.clone());
                 }
             }
         }

@@ -165,6 +165,10 @@ pub struct ClusterRec {
     /// [`PlacementCache`].
     #[serde(skip)]
     pub placement: Option<PlacementCache>,
+    /// Tasks added or changed since the reconciler last looked for launches and stops (memory
+    /// only; every task after a start): the pass looks at these, not at every task.
+    #[serde(skip)]
+    pub work: BTreeSet<String>,
     /// Tasks' serialised DescribeTasks answers (memory only): see [`crate::views`].
     #[serde(skip)]
     pub views: crate::views::ViewCache,
@@ -697,6 +701,7 @@ impl ClusterRec {
     /// its instance.
     pub fn insert_task(&mut self, t: TaskRec) {
         let id = t.id().to_string();
+        self.work.insert(id.clone());
         if t.desired_status() == "RUNNING" && !t.is_stopped() {
             self.live.insert(id.clone());
         }

@@ -277,8 +277,14 @@ fn collect_runtime_work(
     config: &crate::Config,
 ) -> (Vec<Launch>, Vec<String>) {
     let mut todo = Vec::new();
-    for c in st.clusters.values() {
-        for t in c.tasks.values() {
+    for c in st.clusters.values_mut() {
+        // Only what changed since the last pass can need a launch or a stop.
+        let mut ids = std::mem::take(&mut c.work);
+        ids.extend(dirty.iter().filter_map(|k| match k {
+            Key::Task(kc, id) if *kc == c.name => Some(id.clone()),
+            _ => None,
+        }));
+        for t in ids.iter().filter_map(|id| c.tasks.get(id)) {
             if t.is_stopped() {
                 continue;
             }
