@@ -269,7 +269,9 @@ impl Cluster {
     ///
     /// As [`Cluster::call_blocking`].
     pub fn call_json_blocking(&self, action: &str, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-        if api::is_read_only(action) {
+        // Only the actions with a bytes path take the lock here; the rest go through
+        // `call_blocking` once.
+        if api::JSON_READS.contains(&action) {
             let st = self.read();
             let r = api::Read {
                 st: &st,

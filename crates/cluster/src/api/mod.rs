@@ -98,6 +98,9 @@ pub(crate) fn read_json(
     })
 }
 
+/// The actions [`read_json`] answers.
+pub(crate) const JSON_READS: &[&str] = &["DescribeTasks", "DescribeServices"];
+
 /// The rules of `berth validate` for service and RunTask inputs that the handlers below do not
 /// check themselves: the local cluster answers them with the same texts (the handlers' own
 /// checks stay authoritative for everything else, so their texts are not repeated here).
