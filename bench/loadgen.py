@@ -39,6 +39,8 @@ connections, the same HTTP requests botocore sends) instead of botocore, so the 
 bottleneck; this script still starts, seeds and stops both servers:
   cargo build --release -p berth -p berth-loadgen
   .venv/bin/python bench/loadgen.py --client rust [--concurrency 32] [--client-threads 1]
+      [--floor] [--weights 30,25,25,0,0]
+`--weights` draws the five actions with other weights (the reads alone, above), on every target.
 
 `--seed-only URL [--moto] [--seed-out ctx.json]` only seeds a running server (`--moto`: create
 moto's EC2 instances and register them first) and writes the services and tasks to describe, the
@@ -419,6 +421,8 @@ def run_rust_load(name, url, ctx, args, server_pid, tmp):
     ]
     if args.requests:
         cmd += ["--requests", str(args.requests)]
+    if args.weights:
+        cmd += ["--weights", args.weights]
     print("  " + " ".join(cmd), flush=True)
     rc = subprocess.run(cmd).returncode
     if rc not in (0, 1):
@@ -567,6 +571,7 @@ def main():
     ap.add_argument("--concurrency", type=int, default=32, help="--client rust: keep-alive connections")
     ap.add_argument("--client-threads", type=int, default=1, help="--client rust: runtime threads of berth-loadgen")
     ap.add_argument("--requests", type=int, default=0, help="--client rust: stop after this many measured requests")
+    ap.add_argument("--weights", help="--client rust: five weights instead of the mix's (DescribeServices, ListTasks, DescribeTasks, RunTask, RegisterTaskDefinition), e.g. 30,25,25,0,0 for the reads alone")
     ap.add_argument("--seed-only", metavar="URL", help="only seed the server at URL and write --seed-out")
     ap.add_argument("--moto", action="store_true", help="--seed-only: the server is moto (create and register EC2 instances)")
     ap.add_argument("--seed-out", help="--seed-only: write the services and tasks to describe here (default: stdout)")

@@ -14,6 +14,8 @@
 //! | RunTask | 10 | `count` 10, `launchType` EC2, `startedBy` `load` |
 //! | RegisterTaskDefinition | 10 | family `bench-load` |
 //!
+//! `--weights` draws the actions with other weights (`30,25,25,0,0`: the reads alone).
+//!
 //! Closed loop: `--concurrency` keep-alive HTTP/1.1 connections, each sending its next request
 //! when the previous answer has been read in full, drawing the action from its own seeded
 //! random source. Latency is client-side, from just before the request is written to the last
@@ -134,6 +136,11 @@ struct Args {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Draw the actions with these five weights instead of the mix's (in the table's order:
+    /// DescribeServices, ListTasks, DescribeTasks, RunTask, RegisterTaskDefinition), e.g.
+    /// `30,25,25,0,0` for the reads alone.
+    #[arg(long)]
+    weights: Option<String>,
     /// Serve the floor on 127.0.0.1:PORT instead of generating load (see the crate docs).
     #[arg(long, value_name = "PORT")]
     serve_floor: Option<u16>,
@@ -238,6 +245,8 @@ struct Plan {
     addr: String,
     signer: Option<Signer>,
     requests: [Prepared; 5],
+    /// The weights the actions are drawn with (`MIX`'s unless `--weights` says otherwise).
+    weights: [u32; 5],
     start: Instant,
     end: Instant,
     limit: u64,
@@ -269,12 +278,12 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn pick(&mut self) -> Op {
-        let total: u32 = MIX.iter().map(|(_, w)| w).sum();
+    fn pick(&mut self, weights: &[u32; 5]) -> Op {
+        let total: u32 = weights.iter().sum();
         let mut r = (self.next() % u64::from(total)) as u32;
-        for (op, w) in MIX {
+        for ((op, _), &w) in MIX.iter().zip(weights) {
             if r < w {
-                return op;
+                return *op;
             }
             r -= w;
         }
@@ -481,7 +490,7 @@ async fn worker(plan: Arc<Plan>, index: u64, seed: u64) -> Tally {
     let mut tally = Tally::default();
     let mut sender: Option<Sender> = None;
     loop {
-        let op = rng.pick();
+        let op = rng.pick(&plan.weights);
         let t0 = Instant::now();
         if t0 >= plan.end {
             break;
@@ -651,6 +660,7 @@ async fn run(args: Args) -> Result<bool, String> {
         "label": args.label,
         "target": args.target,
         "concurrency": args.concurrency,
+        "weights": plan.weights,
         "client_threads": args.threads,
         "window_s": window,
         "requests": ok,
@@ -790,6 +800,27 @@ async fn serve_floor(args: Args, port: u16) -> Result<bool, String> {
     Ok(true)
 }
 
+/// `--weights`, or the mix's.
+fn weights(spec: Option<&str>) -> Result<[u32; 5], String> {
+    let Some(spec) = spec else {
+        return Ok(MIX.map(|(_, w)| w));
+    };
+    let parsed: Vec<u32> = spec
+        .split(',')
+        .map(|w| w.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("--weights {spec}: {e}"))?;
+    let weights: [u32; 5] = parsed
+        .try_into()
+        .map_err(|_| format!("--weights {spec}: five weights, one per action"))?;
+    if weights.iter().sum::<u32>() == 0 {
+        return Err(format!(
+            "--weights {spec}: at least one weight must be positive"
+        ));
+    }
+    Ok(weights)
+}
+
 /// The target, its seeded services and tasks, and the five requests.
 async fn plan(args: &Args) -> Result<Plan, String> {
     let authority = args
@@ -808,6 +839,7 @@ async fn plan(args: &Args) -> Result<Plan, String> {
         addr: authority,
         signer,
         requests: MIX.map(|(op, _)| prepare(op, &[], &[])),
+        weights: weights(args.weights.as_deref())?,
         start: Instant::now(),
         end: Instant::now(),
         limit: args.requests,
