@@ -272,27 +272,51 @@ impl Cluster {
         // Only the actions with a bytes path take the lock here; the rest go through
         // `call_blocking` once.
         if api::JSON_READS.contains(&action) {
-            let st = self.read();
-            let r = api::Read {
-                st: &st,
-                env: &self.inner.env,
-                now: self.now(),
-            };
-            if let Some(answer) = api::read_json(&r, action, body) {
-                return answer;
-            }
+            return self.read_json(&self.read(), action, body);
         }
         let value = self.call_blocking(action, body)?;
-        serde_json::to_vec(&value)
-            .map_err(|e| AwsError::new(ErrorCode::ServerException, e.to_string()))
+        to_json(&value)
     }
 
-    /// [`Cluster::call_json_blocking`] on tokio's blocking pool.
+    /// A read-only action's answer as bytes from `st` (its bytes path when it has one).
+    fn read_json(&self, st: &State, action: &str, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+        let r = api::Read {
+            st,
+            env: &self.inner.env,
+            now: self.now(),
+        };
+        match api::read_json(&r, action, body) {
+            Some(answer) => answer,
+            None => to_json(&api::read(&r, action, body)?),
+        }
+    }
+
+    /// The answer to one of the short reads ([`api::INLINE_READS`]) on the calling thread, when
+    /// the state lock can be had at once: no writer holds it or waits for it. `None` sends the
+    /// call to the blocking pool.
+    fn try_read_json(&self, action: &str, body: &[u8]) -> Option<Result<Vec<u8>, AwsError>> {
+        if !api::INLINE_READS.contains(&action) {
+            return None;
+        }
+        let st = match self.inner.state.try_read() {
+            Ok(st) => st,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(self.read_json(&st, action, body))
+    }
+
+    /// [`Cluster::call_json_blocking`] on tokio's blocking pool; the short reads are answered
+    /// on the calling task when the state lock is free (the lock is held for tens of
+    /// microseconds, less than the hop to the pool and back costs).
     ///
     /// # Errors
     ///
     /// As [`Cluster::call_blocking`].
     pub async fn call_json(&self, action: &str, body: Vec<u8>) -> Result<Vec<u8>, AwsError> {
+        if let Some(answer) = self.try_read_json(action, &body) {
+            return answer;
+        }
         let this = self.clone();
         let action = action.to_string();
         tokio::task::spawn_blocking(move || this.call_json_blocking(&action, &body))
@@ -328,15 +352,32 @@ impl Cluster {
         }
         for k in &dirty {
             let cluster = match k {
-                Key::Cluster(c) | Key::Task(c, _) | Key::Instance(c, _) => c,
+                Key::Cluster(c) | Key::Task(c, _) | Key::Instance(c, _) | Key::Service(c, _) => c,
                 _ => continue,
             };
-            if let Some(c) = st.clusters.get_mut(cluster) {
-                c.invalidate_placement(k);
-                if let Key::Task(_, id) = k {
+            let Some(c) = st.clusters.get_mut(cluster) else {
+                continue;
+            };
+            match k {
+                Key::Service(_, name) => c.service_views.forget(name),
+                Key::Task(_, id) => {
                     c.views.forget(id);
                     c.work.insert(id.clone());
+                    // A service's view counts its tasks; a task that is gone names no
+                    // service any more, so every service's view goes.
+                    match c.tasks.get(id) {
+                        Some(t) => {
+                            if let Some(s) = &t.service {
+                                c.service_views.forget(s);
+                            }
+                        }
+                        None => c.service_views.clear(),
+                    }
                 }
+                _ => {}
+            }
+            if !matches!(k, Key::Service(..)) {
+                c.invalidate_placement(k);
             }
         }
         let env = &self.inner.env;
@@ -588,4 +629,9 @@ fn seed_default(
     dirty.insert(Key::Cluster("default".into()));
     st.meta.clock = now;
     dirty.insert(Key::Meta);
+}
+
+/// An answer's JSON bytes (`ServerException` if it cannot be written, which a `Value` cannot).
+fn to_json(value: &Value) -> Result<Vec<u8>, AwsError> {
+    serde_json::to_vec(value).map_err(|e| AwsError::new(ErrorCode::ServerException, e.to_string()))
 }

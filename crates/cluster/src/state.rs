@@ -172,6 +172,9 @@ pub struct ClusterRec {
     /// Tasks' serialised DescribeTasks answers (memory only): see [`crate::views`].
     #[serde(skip)]
     pub views: crate::views::ViewCache,
+    /// Services' serialised DescribeServices answers (memory only): see [`crate::views`].
+    #[serde(skip)]
+    pub service_views: crate::views::ViewCache,
 }
 
 /// A cluster's placement state kept between RunTask calls, so a RunTask costs what it places

@@ -1,22 +1,25 @@
-//! Serialised answers kept between reads: a task's DescribeTasks form, as JSON bytes, built on
-//! the first read after it changed and reused until the next change.
+//! Serialised answers kept between reads: a task's DescribeTasks form and a service's
+//! DescribeServices form, as JSON bytes, built on the first read after they changed and reused
+//! until the next change.
 //!
-//! DescribeTasks is the heaviest read of the API (100 tasks, each copied, filled in with the
-//! members ECS always returns and serialised); the tasks it names change far less often than
-//! they are read. An entry is dropped when its task is staged for commit (the cluster's
-//! `stage`), and carries the one outside fact its view depends on that can change without the
-//! task changing — its instance's `ecs.cpu-architecture` attribute — which the reader compares.
+//! DescribeTasks and DescribeServices are the heaviest reads of the API (each task or service
+//! copied, filled in with the members ECS always returns and serialised); what they name
+//! changes far less often than it is read. The cluster's `stage` drops an entry when its
+//! record is staged for commit: a task's when the task is, a service's when the service or one
+//! of its tasks is (its view counts them). An entry also carries the one outside fact its view
+//! depends on that can change without the record changing — for a task, its instance's
+//! `ecs.cpu-architecture` attribute — which the reader compares.
 //!
-//! **What it does not do.** It does not decide what a view contains (`api::tasks::view` does)
-//! and it is not stored: it starts empty and is rebuilt by reads.
+//! **What it does not do.** It does not decide what a view contains (`api::tasks::view`,
+//! `api::services::view` do) and it is not stored: it starts empty and is rebuilt by reads.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Task id → (the architecture it was built with, the task's JSON).
+/// Id → (the outside fact it was built with, the JSON).
 type Entries = HashMap<String, (Option<String>, Arc<[u8]>)>;
 
-/// The cached views of one cluster's tasks.
+/// The cached views of one cluster's tasks, or of its services.
 #[derive(Default)]
 pub struct ViewCache {
     entries: Mutex<Entries>,
@@ -42,8 +45,8 @@ impl ViewCache {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The cached view of task `id` built with architecture `arch`, or the one `make` builds
-    /// (then kept).
+    /// The cached view of `id` built with the outside fact `arch` (a task's architecture;
+    /// `None` for services), or the one `make` builds (then kept).
     ///
     /// # Errors
     ///
@@ -65,9 +68,14 @@ impl ViewCache {
         Ok(bytes)
     }
 
-    /// Drops task `id`'s view (it changed or is gone).
+    /// Drops `id`'s view (it changed or is gone).
     pub fn forget(&self, id: &str) {
         self.lock().remove(id);
+    }
+
+    /// Drops every view.
+    pub fn clear(&self) {
+        self.lock().clear();
     }
 }
 
@@ -87,5 +95,7 @@ mod tests {
         assert_eq!(c.get_or("u", None, || Err::<Vec<u8>, _>("no")), Err("no"));
         assert_eq!(&*c.get_or("u", None, make("e")).unwrap(), b"e");
         assert_eq!(c.clone().lock().len(), 0, "a copy starts empty");
+        c.clear();
+        assert_eq!(&*c.get_or("u", None, make("f")).unwrap(), b"f");
     }
 }

@@ -390,4 +390,24 @@ async fn answers_written_straight_to_bytes_equal_the_value_answers() {
     assert_eq!(d["tasks"][0]["desiredStatus"], "STOPPED");
     let d = call(&c, "DescribeTasks", json!({"tasks": [arns[1]]}));
     assert_eq!(d["tasks"][0]["attributes"][0]["value"], "arm64");
+    // A service's kept view follows its own changes and its tasks'.
+    let svc = |c: &Cluster| -> serde_json::Value {
+        let b = c
+            .call_json_blocking("DescribeServices", br#"{"services":["svc"]}"#)
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&b).unwrap()["services"][0].clone()
+    };
+    assert_eq!(svc(&c)["runningCount"], 2);
+    call(
+        &c,
+        "UpdateService",
+        json!({"service": "svc", "desiredCount": 3}),
+    );
+    assert_eq!(svc(&c)["desiredCount"], 3);
+    c.advance(5).await;
+    assert_eq!(svc(&c)["runningCount"], 3);
+    let task = call(&c, "ListTasks", json!({"serviceName": "svc"}))["taskArns"][0].clone();
+    call(&c, "StopTask", json!({"task": task}));
+    assert_eq!(svc(&c)["runningCount"], 2, "a stopped task is not counted");
+    same(&c, &cases);
 }

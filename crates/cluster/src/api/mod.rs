@@ -101,6 +101,18 @@ pub(crate) fn read_json(
 /// The actions [`read_json`] answers.
 pub(crate) const JSON_READS: &[&str] = &["DescribeTasks", "DescribeServices"];
 
+/// Reads bounded by their own request (at most 100 tasks, 10 services or clusters, a page of
+/// 100 ARNs, one task definition): short enough to answer on an async worker when the state
+/// lock is free, without a hop to the blocking pool.
+pub(crate) const INLINE_READS: &[&str] = &[
+    "DescribeTasks",
+    "DescribeServices",
+    "ListTasks",
+    "ListServices",
+    "DescribeClusters",
+    "DescribeTaskDefinition",
+];
+
 /// The rules of `berth validate` for service and RunTask inputs that the handlers below do not
 /// check themselves: the local cluster answers them with the same texts (the handlers' own
 /// checks stay authoritative for everything else, so their texts are not repeated here).

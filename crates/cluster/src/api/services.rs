@@ -689,34 +689,41 @@ pub(crate) fn delete(w: &mut Write<'_>, req: m::DeleteServiceRequest) -> Result<
 }
 
 /// DescribeServices: the services found and the failures for the others.
-fn described(
-    r: &Read<'_>,
-    req: m::DescribeServicesRequest,
-) -> Result<(Vec<m::Service>, Vec<m::Failure>), AwsError> {
-    let c = active_cluster(r.st, req.cluster.as_deref())?;
-    let wanted = req.services.unwrap_or_default();
-    check_batch(wanted.len(), 10, "services", "services")?;
-    let with_tags = req
-        .include
+/// Whether DescribeServices' `include` asks for tags.
+fn with_tags(include: Option<&[m::ServiceField]>) -> bool {
+    include
         .unwrap_or_default()
         .iter()
-        .any(|f| f.as_str() == "TAGS");
+        .any(|f| f.as_str() == "TAGS")
+}
+
+/// The views of the `wanted` services of `c`, and a `MISSING` failure for each one it does not
+/// hold.
+fn described(
+    r: &Read<'_>,
+    c: &ClusterRec,
+    wanted: &[String],
+    with_tags: bool,
+) -> (Vec<m::Service>, Vec<m::Failure>) {
     let mut found = Vec::new();
     let mut failures = Vec::new();
     for s in wanted {
-        match c.services.get(last_segment(&s)) {
+        match c.services.get(last_segment(s)) {
             Some(rec) => found.push(view(c, rec, with_tags)),
             None => failures.push(failure(
-                r.env.service_arn(&c.name, last_segment(&s)),
+                r.env.service_arn(&c.name, last_segment(s)),
                 "MISSING",
             )),
         }
     }
-    Ok((found, failures))
+    (found, failures)
 }
 
 pub(crate) fn describe(r: &Read<'_>, req: m::DescribeServicesRequest) -> Result<Value, AwsError> {
-    let (found, failures) = described(r, req)?;
+    let c = active_cluster(r.st, req.cluster.as_deref())?;
+    let wanted = req.services.unwrap_or_default();
+    check_batch(wanted.len(), 10, "services", "services")?;
+    let (found, failures) = described(r, c, &wanted, with_tags(req.include.as_deref()));
     out(json!({"services": found, "failures": failures}))
 }
 
@@ -730,8 +737,42 @@ pub(crate) fn describe_json(
         services: Vec<m::Service>,
         failures: Vec<m::Failure>,
     }
-    let (services, failures) = described(r, req)?;
-    super::out_json(&Out { services, failures })
+    let c = active_cluster(r.st, req.cluster.as_deref())?;
+    let wanted = req.services.unwrap_or_default();
+    check_batch(wanted.len(), 10, "services", "services")?;
+    if with_tags(req.include.as_deref()) {
+        let (services, failures) = described(r, c, &wanted, true);
+        return super::out_json(&Out { services, failures });
+    }
+    // Without tags, each service's view comes from the cluster's cache ([`crate::views`]).
+    let mut found: Vec<std::sync::Arc<[u8]>> = Vec::with_capacity(wanted.len());
+    let mut failures = Vec::new();
+    for s in &wanted {
+        let name = last_segment(s);
+        match c.services.get(name) {
+            Some(rec) => {
+                let make = || super::out_json(&view(c, rec, false));
+                let bytes = c.service_views.get_or(name, None, make)?;
+                debug_assert_eq!(*bytes, *make()?, "the kept view of service {name} is stale");
+                found.push(bytes);
+            }
+            None => failures.push(failure(r.env.service_arn(&c.name, name), "MISSING")),
+        }
+    }
+    let failures = super::out_json(&failures)?;
+    let mut out =
+        Vec::with_capacity(found.iter().map(|s| s.len() + 1).sum::<usize>() + failures.len() + 28);
+    out.extend_from_slice(b"{\"services\":[");
+    for (i, s) in found.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(s);
+    }
+    out.extend_from_slice(b"],\"failures\":");
+    out.extend_from_slice(&failures);
+    out.push(b'}');
+    Ok(out)
 }
 
 pub(crate) fn list(r: &Read<'_>, req: m::ListServicesRequest) -> Result<Value, AwsError> {
