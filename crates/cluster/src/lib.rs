@@ -235,25 +235,38 @@ impl Cluster {
     /// `UnsupportedFeatureException` for actions not implemented; `ServerException` when the
     /// change could not be stored (it is then not applied).
     pub fn call_blocking(&self, action: &str, body: &[u8]) -> Result<Value, AwsError> {
-        let env = &self.inner.env;
-        let now = self.now();
         if api::is_read_only(action) {
             // Not on the write path: a read answers from memory at once, without waiting for an
             // in-flight commit (see the crate docs).
             let st = self.read();
-            return api::read(&api::Read { st: &st, env, now }, action, body);
+            let r = api::Read {
+                st: &st,
+                env: &self.inner.env,
+                now: self.now(),
+            };
+            return api::read(&r, action, body);
         }
+        self.write_call(action, body)?.into_value()
+    }
+
+    /// A write: what needs no state is prepared first, the change is made under the write lock
+    /// and staged, and the answer comes back once the change is durable (written out after the
+    /// lock is let go).
+    fn write_call(&self, action: &str, body: &[u8]) -> Result<api::Answer, AwsError> {
+        let prepared = api::prepare(action, body)?;
+        let now = self.now();
         let mut st = self.write();
         let mut dirty = BTreeSet::new();
         let result = api::write(
             &mut api::Write {
                 st: &mut st,
                 dirty: &mut dirty,
-                env,
+                env: &self.inner.env,
                 now,
             },
             action,
             body,
+            prepared,
         );
         unsettle(&mut st, &dirty);
         let ticket = self.stage(&mut st, dirty);
@@ -274,8 +287,10 @@ impl Cluster {
         if api::JSON_READS.contains(&action) {
             return self.read_json(&self.read(), action, body);
         }
-        let value = self.call_blocking(action, body)?;
-        to_json(&value)
+        if api::is_read_only(action) {
+            return to_json(&self.call_blocking(action, body)?);
+        }
+        self.write_call(action, body)?.into_json()
     }
 
     /// A read-only action's answer as bytes from `st` (its bytes path when it has one).

@@ -411,3 +411,65 @@ async fn answers_written_straight_to_bytes_equal_the_value_answers() {
     assert_eq!(svc(&c)["runningCount"], 2, "a stopped task is not counted");
     same(&c, &cases);
 }
+
+/// The writes whose answers are written out after the state lock is let go (RunTask,
+/// StartTask, RegisterTaskDefinition) answer what a read right after them says, on both paths
+/// (bytes for the server, a `Value` for callers in process), and their errors are unchanged.
+#[tokio::test]
+async fn write_answers_made_after_the_lock_match_what_reads_say() {
+    let c = cluster(None).await;
+    let body = json!({"family": "late", "containerDefinitions": [
+        {"name": "app", "image": "nginx:1", "memory": 64, "portMappings": [{"containerPort": 80}]}]});
+    let bytes = c
+        .call_json_blocking("RegisterTaskDefinition", body.to_string().as_bytes())
+        .unwrap();
+    let registered: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let described = call(
+        &c,
+        "DescribeTaskDefinition",
+        json!({"taskDefinition": "late:1"}),
+    );
+    assert_eq!(registered["taskDefinition"], described["taskDefinition"]);
+    assert_eq!(registered["taskDefinition"]["revision"], 1);
+    assert_eq!(
+        registered["taskDefinition"]["containerDefinitions"][0]["essential"],
+        true
+    );
+    let again = call(&c, "RegisterTaskDefinition", body);
+    assert_eq!(again["taskDefinition"]["revision"], 2);
+    assert_eq!(
+        again["taskDefinition"]["taskDefinitionArn"],
+        call(
+            &c,
+            "DescribeTaskDefinition",
+            json!({"taskDefinition": "late"})
+        )["taskDefinition"]["taskDefinitionArn"]
+    );
+    let e = c
+        .call_json_blocking("RegisterTaskDefinition", br#"{"family": "late"}"#)
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::ClientException, "{e:?}");
+
+    let bytes = c
+        .call_json_blocking(
+            "RunTask",
+            json!({"taskDefinition": "late:1", "count": 2})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+    let ran: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let arns: Vec<_> = ran["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["taskArn"].clone())
+        .collect();
+    assert_eq!(arns.len(), 2);
+    assert_eq!(ran["failures"], json!([]));
+    let described = call(&c, "DescribeTasks", json!({"tasks": arns}));
+    assert_eq!(ran["tasks"], described["tasks"]);
+    let value = call(&c, "RunTask", json!({"taskDefinition": "late:1"}));
+    assert_eq!(value["tasks"][0]["lastStatus"], "PROVISIONING");
+    assert_eq!(value["failures"], json!([]));
+}

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeSet;
 
+use berth_core::model as m;
 use berth_core::protocol::{Arn, AwsError, ErrorCode, PageToken, Resource, page_size};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -175,7 +176,97 @@ fn request_rules(st: &State, action: &str, body: &[u8]) -> Result<(), AwsError> 
 }
 
 /// Runs a mutating action.
-pub(crate) fn write(w: &mut Write<'_>, action: &str, body: &[u8]) -> Result<Value, AwsError> {
+/// What a write prepares before it takes the state lock: the checks and the work that do not
+/// read the state (a task definition's validation), so the lock is held only for the change.
+pub(crate) enum Prepared {
+    /// Nothing to prepare for this action.
+    Nothing,
+    /// A RegisterTaskDefinition, validated and filled in.
+    TaskDefinition(Box<taskdefs::Prepared>),
+}
+
+/// The part of `action` that does not read the state; its errors are the action's.
+pub(crate) fn prepare(action: &str, body: &[u8]) -> Result<Prepared, AwsError> {
+    Ok(match action {
+        "RegisterTaskDefinition" => Prepared::TaskDefinition(Box::new(taskdefs::prepare(body)?)),
+        _ => Prepared::Nothing,
+    })
+}
+
+/// A write's answer. The large ones (RunTask's tasks, a registered task definition) are kept
+/// as the model's values and written out after the state lock is let go.
+pub(crate) enum Answer {
+    /// A document already built.
+    Value(Value),
+    /// RunTask's and StartTask's `tasks` and `failures`.
+    Tasks {
+        tasks: Vec<m::Task>,
+        failures: Vec<m::Failure>,
+    },
+    /// RegisterTaskDefinition's `taskDefinition` and `tags`.
+    TaskDefinition {
+        task_definition: Box<m::TaskDefinition>,
+        tags: Vec<m::Tag>,
+    },
+}
+
+#[derive(Serialize)]
+struct TasksOut<'a> {
+    tasks: &'a [m::Task],
+    failures: &'a [m::Failure],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskDefinitionOut<'a> {
+    task_definition: &'a m::TaskDefinition,
+    tags: &'a [m::Tag],
+}
+
+impl Answer {
+    /// The answer as a JSON document.
+    pub(crate) fn into_value(self) -> Result<Value, AwsError> {
+        match self {
+            Answer::Value(v) => Ok(v),
+            Answer::Tasks { tasks, failures } => out(TasksOut {
+                tasks: &tasks,
+                failures: &failures,
+            }),
+            Answer::TaskDefinition {
+                task_definition,
+                tags,
+            } => out(TaskDefinitionOut {
+                task_definition: &task_definition,
+                tags: &tags,
+            }),
+        }
+    }
+
+    /// The answer as JSON bytes ([`Answer::into_value`]'s, serialised).
+    pub(crate) fn into_json(self) -> Result<Vec<u8>, AwsError> {
+        match self {
+            Answer::Value(v) => out_json(&v),
+            Answer::Tasks { tasks, failures } => out_json(&TasksOut {
+                tasks: &tasks,
+                failures: &failures,
+            }),
+            Answer::TaskDefinition {
+                task_definition,
+                tags,
+            } => out_json(&TaskDefinitionOut {
+                task_definition: &task_definition,
+                tags: &tags,
+            }),
+        }
+    }
+}
+
+pub(crate) fn write(
+    w: &mut Write<'_>,
+    action: &str,
+    body: &[u8],
+    prepared: Prepared,
+) -> Result<Answer, AwsError> {
     if matches!(
         action,
         "CreateService" | "UpdateService" | "RunTask" | "StartTask"
@@ -183,16 +274,25 @@ pub(crate) fn write(w: &mut Write<'_>, action: &str, body: &[u8]) -> Result<Valu
         request_rules(w.st, action, body)?;
     }
     match action {
+        "RegisterTaskDefinition" => {
+            let p = match prepared {
+                Prepared::TaskDefinition(p) => *p,
+                Prepared::Nothing => taskdefs::prepare(body)?,
+            };
+            return taskdefs::register(w, p);
+        }
+        "RunTask" => return tasks::run(w, input(body)?),
+        "StartTask" => return tasks::start(w, input(body)?),
+        _ => {}
+    }
+    let value = match action {
         "CreateCluster" => clusters::create(w, input(body)?),
         "UpdateCluster" => clusters::update(w, input(body)?),
         "UpdateClusterSettings" => clusters::update_settings(w, input(body)?),
         "DeleteCluster" => clusters::delete(w, input(body)?),
         "PutClusterCapacityProviders" => clusters::put_capacity_providers(w, input(body)?),
-        "RegisterTaskDefinition" => taskdefs::register(w, body),
         "DeregisterTaskDefinition" => taskdefs::deregister(w, input(body)?),
         "DeleteTaskDefinitions" => taskdefs::delete(w, input(body)?),
-        "RunTask" => tasks::run(w, input(body)?),
-        "StartTask" => tasks::start(w, input(body)?),
         "StopTask" => tasks::stop(w, input(body)?),
         "UpdateTaskProtection" => tasks::update_protection(w, input(body)?),
         "UpdateContainerInstancesState" => instances::update_state(w, input(body)?),
@@ -207,7 +307,8 @@ pub(crate) fn write(w: &mut Write<'_>, action: &str, body: &[u8]) -> Result<Valu
         "DeleteService" => services::delete(w, input(body)?),
         "StopServiceDeployment" => services::stop_deployment(w, input(body)?),
         _ => Err(not_implemented(action)),
-    }
+    }?;
+    Ok(Answer::Value(value))
 }
 
 /// Refuses a task definition that reaches beyond its containers when the runtime touches the

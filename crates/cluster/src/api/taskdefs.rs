@@ -12,13 +12,24 @@ use berth_core::registered::{fill_registered, requires_attributes};
 use berth_core::validate::{Options, Severity, validate_task_definition};
 use serde_json::{Value, json};
 
-use super::{Page, Read, Write, check_batch, check_tags, failure, out, ts};
+use super::{Answer, Page, Read, Write, check_batch, check_tags, failure, out, ts};
 use crate::state::{Key, State, TaskDefRec};
 
 /// Most revisions per family (ECS quota).
 const MAX_REVISIONS: usize = 1_000_000;
 
-pub(crate) fn register(w: &mut Write<'_>, body: &[u8]) -> Result<Value, AwsError> {
+/// A RegisterTaskDefinition checked and filled in before the state lock is taken: everything
+/// but its revision, ARN and registration time.
+pub(crate) struct Prepared {
+    /// The task definition as ECS stores it, revision and ARN still unset.
+    td: m::TaskDefinition,
+    family: String,
+    tags: Vec<m::Tag>,
+}
+
+/// The checks of a registration that do not read the state (ECS's texts through
+/// `berth_core::validate`), and the members ECS fills in.
+pub(crate) fn prepare(body: &[u8]) -> Result<Prepared, AwsError> {
     let text = std::str::from_utf8(body).map_err(|_| {
         AwsError::new(
             berth_core::protocol::ErrorCode::SerializationException,
@@ -42,6 +53,25 @@ pub(crate) fn register(w: &mut Write<'_>, body: &[u8]) -> Result<Value, AwsError
     let family = request.family.clone().unwrap_or_default();
     let tags = request.tags.clone().unwrap_or_default();
     check_tags(&tags)?;
+    let mut v = serde_json::to_value(&request).map_err(|e| AwsError::client(e.to_string()))?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("tags");
+        o.insert("status".into(), json!("ACTIVE"));
+        o.insert("compatibilities".into(), json!(report.compatibilities));
+        o.insert("requiresAttributes".into(), json!(requires_attributes));
+    }
+    let td: m::TaskDefinition =
+        serde_json::from_value(v).map_err(|e| AwsError::client(e.to_string()))?;
+    Ok(Prepared { td, family, tags })
+}
+
+/// Registers a [`prepare`]d task definition as the family's next revision.
+pub(crate) fn register(w: &mut Write<'_>, p: Prepared) -> Result<Answer, AwsError> {
+    let Prepared {
+        mut td,
+        family,
+        tags,
+    } = p;
     let revisions = w.st.families.get(&family).map_or(0, Vec::len);
     if revisions >= MAX_REVISIONS {
         return Err(AwsError::client(
@@ -49,32 +79,20 @@ pub(crate) fn register(w: &mut Write<'_>, body: &[u8]) -> Result<Value, AwsError
         ));
     }
     let revision = (revisions + 1) as u32;
-    let mut v = serde_json::to_value(&request).map_err(|e| AwsError::client(e.to_string()))?;
-    if let Some(o) = v.as_object_mut() {
-        o.remove("tags");
-        o.insert(
-            "taskDefinitionArn".into(),
-            json!(w.env.task_definition_arn(&family, revision)),
-        );
-        o.insert("revision".into(), json!(revision));
-        o.insert("status".into(), json!("ACTIVE"));
-        o.insert("compatibilities".into(), json!(report.compatibilities));
-        o.insert("requiresAttributes".into(), json!(requires_attributes));
-        o.insert("registeredAt".into(), json!(ts(w.now)));
-        o.insert(
-            "registeredBy".into(),
-            json!(format!("arn:aws:iam::{}:root", w.env.account)),
-        );
-    }
-    let td: m::TaskDefinition =
-        serde_json::from_value(v).map_err(|e| AwsError::client(e.to_string()))?;
+    td.task_definition_arn = Some(w.env.task_definition_arn(&family, revision));
+    td.revision = Some(revision as i32);
+    td.registered_at = Some(ts(w.now));
+    td.registered_by = Some(format!("arn:aws:iam::{}:root", w.env.account));
     let rec = TaskDefRec {
         td: td.clone(),
         tags: tags.clone(),
     };
     w.st.families.entry(family.clone()).or_default().push(rec);
     w.dirty.insert(Key::TaskDef(family, revision));
-    out(json!({"taskDefinition": td, "tags": tags}))
+    Ok(Answer::TaskDefinition {
+        task_definition: Box::new(td),
+        tags,
+    })
 }
 
 /// Finds a task definition by `family` (latest ACTIVE), `family:revision` or ARN.

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::taskdefs::resolve;
 use super::{
-    Page, Read, Write, active_cluster, active_cluster_mut, check_batch, check_tags, failure,
-    last_segment, out, ts,
+    Answer, Page, Read, Write, active_cluster, active_cluster_mut, check_batch, check_tags,
+    failure, last_segment, out, ts,
 };
 #[cfg(debug_assertions)]
 use crate::state::View;
@@ -560,7 +560,7 @@ pub(crate) fn zone_of(
         .unwrap_or_else(|| format!("{}{}", env.region, ['a', 'b', 'c'][(n % 3) as usize]))
 }
 
-pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Value, AwsError> {
+pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Answer, AwsError> {
     let count = req.count.unwrap_or(1);
     if !(1..=10).contains(&count) {
         return Err(AwsError::invalid_parameter(
@@ -691,10 +691,10 @@ pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Value, Aw
     {
         c.placement = Some(cache);
     }
-    out(json!({"tasks": tasks, "failures": failures}))
+    Ok(Answer::Tasks { tasks, failures })
 }
 
-pub(crate) fn start(w: &mut Write<'_>, req: m::StartTaskRequest) -> Result<Value, AwsError> {
+pub(crate) fn start(w: &mut Write<'_>, req: m::StartTaskRequest) -> Result<Answer, AwsError> {
     let targets = req.container_instances.clone().unwrap_or_default();
     check_batch(
         targets.len(),
@@ -773,7 +773,7 @@ pub(crate) fn start(w: &mut Write<'_>, req: m::StartTaskRequest) -> Result<Value
         c.insert_task(rec);
         w.dirty.insert(Key::Task(cluster.clone(), task_id));
     }
-    out(json!({"tasks": tasks, "failures": failures}))
+    Ok(Answer::Tasks { tasks, failures })
 }
 
 /// Asks a task to stop: desired STOPPED with a stop code and reason. A task the runtime never
