@@ -222,16 +222,21 @@ fn run(shared: &Shared, state: &RwLock<State>, store: &Store, feed: &ChangeFeed,
             for b in &batches {
                 keys.extend(b.keys.iter());
             }
-            // Serialised under the read lock (readers go on; writers wait, as the records must
-            // be this state's). A usual group is copied out and written after the lock; a huge
-            // one (a reconciler pass placing thousands of tasks) is streamed into the
-            // transaction under it instead, so it never sits in memory twice.
+            // Taken under the read lock (readers go on; writers wait, as the records must be
+            // this state's). A usual group is copied out (tasks as copies, serialised after
+            // the lock is let go; see `State::snapshot`) and written after the lock; a huge one
+            // (a reconciler pass placing thousands of tasks) is streamed into the transaction
+            // under it instead, so it never sits in memory twice.
             let staged = if keys.len() <= STREAM_ABOVE {
-                let records: Vec<_> = keys
+                let snapshots: Vec<_> = keys
                     .into_iter()
-                    .map(|k| (k.encode(), st.record(k)))
+                    .map(|k| (k.encode(), st.snapshot(k)))
                     .collect();
                 drop(st);
+                let records: Vec<_> = snapshots
+                    .into_iter()
+                    .map(|(k, s)| (k, s.into_record()))
+                    .collect();
                 store.stage(clear, records)
             } else {
                 let staged =

@@ -523,6 +523,24 @@ fn json<T: Serialize>(v: &T) -> Option<Vec<u8>> {
     serde_json::to_vec(v).ok()
 }
 
+/// A record as [`State::snapshot`] took it.
+pub enum Snapshot {
+    /// Its stored form (`None`: it no longer exists).
+    Stored(Option<Vec<u8>>),
+    /// A task, to serialise.
+    Task(Box<TaskRec>),
+}
+
+impl Snapshot {
+    /// The stored form, as [`State::record`] gives it.
+    pub fn into_record(self) -> Option<Vec<u8>> {
+        match self {
+            Snapshot::Stored(r) => r,
+            Snapshot::Task(t) => json(&*t),
+        }
+    }
+}
+
 impl State {
     /// An empty state.
     pub fn new(seed: u64, now: DateTime<Utc>) -> Self {
@@ -538,6 +556,19 @@ impl State {
             metrics: Default::default(),
             secrets: BTreeMap::new(),
             parameters: BTreeMap::new(),
+        }
+    }
+
+    /// What [`State::record`] would answer, taken cheaply: a task (most of what a commit
+    /// writes) is copied rather than serialised, so the commit thread serialises it after it
+    /// lets the state lock go; the other records are serialised at once.
+    pub fn snapshot(&self, key: &Key) -> Snapshot {
+        match key {
+            Key::Task(c, id) => match self.clusters.get(c).and_then(|c| c.tasks.get(id)) {
+                Some(t) => Snapshot::Task(Box::new(t.clone())),
+                None => Snapshot::Stored(None),
+            },
+            _ => Snapshot::Stored(self.record(key)),
         }
     }
 
