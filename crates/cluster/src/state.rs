@@ -704,26 +704,12 @@ impl State {
         self.meta.rng.next_u64()
     }
 
-    /// A new 32-character lowercase hex id, ECS's format for task and container instance
-    /// ids: 12 hex digits of the cluster clock's milliseconds (as of the last change the
-    /// cluster saw), then 80 random bits. The time prefix keeps ids made together next to each
-    /// other in the store's B-tree, so a commit of a RunTask's tasks, and of their later
-    /// transitions, touches a few adjacent pages rather than one page per task (measured in
-    /// BENCHMARKS.md: a quarter more throughput under the request mix, a third off its p99).
-    /// Ids stay unique by their random part; their order says nothing to clients.
+    /// A new 32-character lowercase hex id.
     pub fn new_id(&mut self, dirty: &mut BTreeSet<Key>) -> String {
-        dirty.insert(Key::Meta);
-        let at = self.meta.clock;
-        ordered_id(&mut self.meta.rng, at)
+        let a = self.random(dirty);
+        let b = self.random(dirty);
+        format!("{a:016x}{b:016x}")
     }
-}
-
-/// A task or container instance id made at `at` from `rng`: see [`State::new_id`].
-pub fn ordered_id(rng: &mut pl::SplitMix64, at: DateTime<Utc>) -> String {
-    let a = rng.next_u64();
-    let b = rng.next_u64();
-    let ms = at.timestamp_millis().max(0) as u64 & 0xffff_ffff_ffff;
-    format!("{ms:012x}{:04x}{b:016x}", a & 0xffff)
 }
 
 impl ClusterRec {
@@ -881,39 +867,5 @@ impl pl::ClusterView for View<'_> {
     }
     fn tasks(&self) -> Box<dyn Iterator<Item = &pl::TaskInfo> + '_> {
         Box::new(self.0.tasks.values().filter_map(|t| t.info.as_ref()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ordered_ids_have_ecs_s_format_and_sort_by_time() {
-        let mut rng = pl::SplitMix64::new(7);
-        let t0 = DateTime::parse_from_rfc3339("2026-12-06T20:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let a = ordered_id(&mut rng, t0);
-        let b = ordered_id(&mut rng, t0);
-        let later = ordered_id(&mut rng, t0 + chrono::Duration::milliseconds(1));
-        for id in [&a, &b, &later] {
-            assert_eq!(id.len(), 32, "{id}");
-            assert!(
-                id.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')),
-                "{id}"
-            );
-        }
-        assert_ne!(
-            a, b,
-            "made at the same moment, they differ by their random part"
-        );
-        assert_eq!(
-            a[..12],
-            b[..12],
-            "made together, they share the time prefix"
-        );
-        assert!(later > a && later > b, "a later id sorts after");
-        assert_eq!(&a[..12], &format!("{:012x}", t0.timestamp_millis()));
     }
 }

@@ -24,13 +24,11 @@ use crate::state::{ClusterRec, Env, Key, ServiceRec, State, TaskDefRec};
 /// Ids for [`dp::step`], drawn from the stored random source.
 pub(crate) struct Ids<'a> {
     pub(crate) st: &'a mut pl::SplitMix64,
-    /// The cluster clock's time for the time prefix of task ids.
-    pub(crate) at: chrono::DateTime<chrono::Utc>,
 }
 
 impl dp::IdSource for Ids<'_> {
     fn task_id(&mut self) -> String {
-        crate::state::ordered_id(self.st, self.at)
+        format!("{:016x}{:016x}", self.st.next_u64(), self.st.next_u64())
     }
     fn deployment_id(&mut self) -> String {
         format!(
@@ -336,10 +334,8 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
         healthy_after_secs: None,
     };
     let deployment_id = {
-        let at = w.st.meta.clock;
         let mut ids = Ids {
             st: &mut w.st.meta.rng,
-            at,
         };
         dp::IdSource::deployment_id(&mut ids)
     };
@@ -575,10 +571,8 @@ pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateServiceRequest) -> Result<
         new_deployment = true;
     }
     if new_deployment {
-        let at = w.st.meta.clock;
         let id = dp::IdSource::deployment_id(&mut Ids {
             st: &mut w.st.meta.rng,
-            at,
         });
         w.dirty.insert(Key::Meta);
         let c =

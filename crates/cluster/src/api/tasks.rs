@@ -272,13 +272,7 @@ pub(crate) fn make_task(env: &Env, cluster: &str, now: DateTime<Utc>, n: NewTask
             container_arn: Some(env.arn(berth_core::protocol::Resource::Container {
                 cluster: cluster.into(),
                 task: n.id.clone(),
-                // The id's random end: its start is a time prefix shared by tasks made
-                // together (`State::new_id`).
-                id: format!(
-                    "{}-{}",
-                    &n.id[n.id.len().saturating_sub(8)..],
-                    c.name.clone().unwrap_or_default()
-                ),
+                id: format!("{}-{}", &n.id[..8], c.name.clone().unwrap_or_default()),
             })),
             task_arn: Some(arn.clone()),
             name: c.name.clone(),
