@@ -38,6 +38,10 @@
 //! its writer was never told it succeeded — every acknowledged write is durable. After each
 //! durable commit the changed records are published, in commit order, to the cluster's change
 //! feed ([`Cluster::changes`], [`changes`]), which the server streams to the dashboard.
+//! Writes do under the lock only what needs the state: a task definition is validated before,
+//! and large answers are written out after. Short reads are answered on the caller's async task
+//! when the lock is free at once, else on the blocking pool; DescribeTasks and DescribeServices
+//! serve kept serialised views ([`views`]).
 #![warn(missing_docs)]
 
 mod api;
