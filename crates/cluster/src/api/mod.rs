@@ -392,6 +392,31 @@ pub(crate) fn out_json<T: Serialize>(v: &T) -> Result<Vec<u8>, AwsError> {
     serde_json::to_vec(v).map_err(|e| AwsError::new(ErrorCode::ServerException, e.to_string()))
 }
 
+/// `{"<member>":[<item>,…],"failures":<failures>}` from items already serialised (the kept
+/// views of DescribeTasks and DescribeServices).
+pub(crate) fn joined_json<I: AsRef<[u8]>>(
+    member: &str,
+    items: &[I],
+    failures: &impl Serialize,
+) -> Result<Vec<u8>, AwsError> {
+    let failures = out_json(failures)?;
+    let size = items.iter().map(|i| i.as_ref().len() + 1).sum::<usize>();
+    let mut out = Vec::with_capacity(size + member.len() + failures.len() + 20);
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(member.as_bytes());
+    out.extend_from_slice(b"\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item.as_ref());
+    }
+    out.extend_from_slice(b"],\"failures\":");
+    out.extend_from_slice(&failures);
+    out.push(b'}');
+    Ok(out)
+}
+
 /// AWS leaves unset members out of responses instead of sending `null`.
 fn drop_nulls(v: &mut Value) {
     match v {

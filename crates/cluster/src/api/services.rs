@@ -759,20 +759,7 @@ pub(crate) fn describe_json(
             None => failures.push(failure(r.env.service_arn(&c.name, name), "MISSING")),
         }
     }
-    let failures = super::out_json(&failures)?;
-    let mut out =
-        Vec::with_capacity(found.iter().map(|s| s.len() + 1).sum::<usize>() + failures.len() + 28);
-    out.extend_from_slice(b"{\"services\":[");
-    for (i, s) in found.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(s);
-    }
-    out.extend_from_slice(b"],\"failures\":");
-    out.extend_from_slice(&failures);
-    out.push(b'}');
-    Ok(out)
+    super::joined_json("services", &found, &failures)
 }
 
 pub(crate) fn list(r: &Read<'_>, req: m::ListServicesRequest) -> Result<Value, AwsError> {

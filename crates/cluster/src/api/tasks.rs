@@ -925,20 +925,7 @@ pub(crate) fn describe_json(
         }
         c.views.get_or(t.id(), instance_architecture(c, t), make)
     })?;
-    let failures = super::out_json(&failures)?;
-    let mut out =
-        Vec::with_capacity(tasks.iter().map(|t| t.len() + 1).sum::<usize>() + failures.len() + 24);
-    out.extend_from_slice(b"{\"tasks\":[");
-    for (i, t) in tasks.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(t);
-    }
-    out.extend_from_slice(b"],\"failures\":");
-    out.extend_from_slice(&failures);
-    out.push(b'}');
-    Ok(out)
+    super::joined_json("tasks", &tasks, &failures)
 }
 
 pub(crate) fn list(r: &Read<'_>, req: m::ListTasksRequest) -> Result<Value, AwsError> {
