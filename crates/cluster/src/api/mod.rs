@@ -102,15 +102,16 @@ pub(crate) fn read_json(
 /// The actions [`read_json`] answers.
 pub(crate) const JSON_READS: &[&str] = &["DescribeTasks", "DescribeServices"];
 
-/// Reads bounded by their own request (at most 100 tasks, 10 services or clusters, a page of
-/// 100 ARNs, one task definition): short enough to answer on an async worker when the state
-/// lock is free, without a hop to the blocking pool.
+/// Reads whose work their request bounds (at most 100 tasks or 10 services, one task
+/// definition, a page of ARNs): short enough to answer on an async worker when the state lock
+/// is free, without a hop to the blocking pool. A ListTasks filter that matches few tasks walks
+/// the cluster's tasks to fill its page; DescribeClusters (which counts every live task) is not
+/// here.
 pub(crate) const INLINE_READS: &[&str] = &[
     "DescribeTasks",
     "DescribeServices",
     "ListTasks",
     "ListServices",
-    "DescribeClusters",
     "DescribeTaskDefinition",
 ];
 
