@@ -274,7 +274,8 @@ fn run(shared: &Shared, state: &RwLock<State>, store: &Store, feed: &ChangeFeed,
                     q.failed.pop_front();
                 }
                 match store.load().and_then(|r| {
-                    let mut fresh = State::load(r, seed, st.meta.clock)?;
+                    // Rewrites of old keys were committed when the cluster opened.
+                    let (mut fresh, _) = State::load(r, seed, st.meta.clock)?;
                     fresh.metrics.measured = st.metrics.measured;
                     Ok(fresh)
                 }) {

@@ -156,7 +156,15 @@ impl Cluster {
         let t0 = std::time::Instant::now();
         let records = store.load()?;
         let fresh = records.is_empty();
-        let mut st = State::load(records, config.seed, clock.now())?;
+        let (mut st, rekey) = State::load(records, config.seed, clock.now())?;
+        if !rekey.is_empty() {
+            // One transaction: a record is never stored under both keys.
+            store.commit(&rekey)?;
+            tracing::info!(
+                records = rekey.len() / 2,
+                "records moved to their current keys"
+            );
+        }
         st.metrics.measured = runtime.runs_containers();
         clock.ensure_at_least(st.meta.clock);
         if fresh {

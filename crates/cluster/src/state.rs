@@ -107,7 +107,7 @@ impl Key {
         match self {
             Key::Cluster(n) => format!("cluster/{n}"),
             Key::TaskDef(f, r) => format!("taskdef/{f}/{r:010}"),
-            Key::Task(c, id) => format!("task/{c}/{id}"),
+            Key::Task(c, id) => format!("task/{c}/{}", task_order(id)),
             Key::Service(c, n) => format!("service/{c}/{n}"),
             Key::Instance(c, id) => format!("instance/{c}/{id}"),
             Key::Meta => "meta".into(),
@@ -594,7 +594,10 @@ impl State {
         }
     }
 
-    /// Rebuilds the state from stored records.
+    /// Rebuilds the state from stored records. Also answers the changes that move records
+    /// stored under an older form of their key to the current one ([`Key::encode`]: tasks
+    /// stored before their key was ordered by time), which the caller commits in one
+    /// transaction before anything else is written, so a record is never stored under both.
     ///
     /// # Errors
     ///
@@ -603,7 +606,7 @@ impl State {
         records: Vec<(String, Vec<u8>)>,
         seed: u64,
         now: DateTime<Utc>,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<(Self, Vec<crate::store::Change>), StoreError> {
         fn parse<T: for<'de> Deserialize<'de>>(key: &str, v: &[u8]) -> Result<T, StoreError> {
             serde_json::from_slice(v).map_err(|source| StoreError::Corrupt {
                 key: key.into(),
@@ -690,12 +693,19 @@ impl State {
                 c.services.insert(name, s);
             }
         }
+        let mut rekey = Vec::new();
         for (key, t) in tasks {
-            if let Some(c) = st.clusters.get_mut(&cluster_of(&key)) {
+            let cluster = cluster_of(&key);
+            let current = Key::Task(cluster.clone(), t.id().to_string()).encode();
+            if current != key {
+                rekey.push((key, None));
+                rekey.push((current, json(&t)));
+            }
+            if let Some(c) = st.clusters.get_mut(&cluster) {
                 c.insert_task(t);
             }
         }
-        Ok(st)
+        Ok((st, rekey))
     }
 
     /// A new random 64-bit number (ids, seeds); marks the meta record dirty.
@@ -704,11 +714,43 @@ impl State {
         self.meta.rng.next_u64()
     }
 
+    /// A new task id made at `at`: see [`task_id`]; marks the meta record dirty.
+    pub fn new_task_id(&mut self, dirty: &mut BTreeSet<Key>, at: DateTime<Utc>) -> String {
+        dirty.insert(Key::Meta);
+        task_id(&mut self.meta.rng, at)
+    }
+
     /// A new 32-character lowercase hex id.
     pub fn new_id(&mut self, dirty: &mut BTreeSet<Key>) -> String {
         let a = self.random(dirty);
         let b = self.random(dirty);
         format!("{a:016x}{b:016x}")
+    }
+}
+
+/// A task id made at `at` from `rng`: 32 lowercase hex digits as ECS's, 80 random bits then
+/// 12 hex digits of the cluster clock's milliseconds.
+///
+/// The time is at the *end*: people tell task ids apart by their start (the dashboard filters
+/// by it), which stays random, while the store keeps tasks ordered by the time at the end
+/// ([`Key::encode`] puts it first, see [`task_order`]). Tasks made together then sit next to
+/// each other in the B-tree, and a commit of a RunTask's tasks, or of their later transitions,
+/// rewrites a few adjacent pages instead of one page per task (BENCHMARKS.md).
+pub fn task_id(rng: &mut pl::SplitMix64, at: DateTime<Utc>) -> String {
+    let a = rng.next_u64();
+    let b = rng.next_u64();
+    let ms = at.timestamp_millis().max(0) as u64 & 0xffff_ffff_ffff;
+    format!("{a:016x}{:04x}{ms:012x}", b & 0xffff)
+}
+
+/// A task's place in the store: a 32-digit id's last 12 digits (its creation time, see
+/// [`task_id`]) moved in front of its first 20. Any other id is kept as it is. Ids made before
+/// the time was part of them are random throughout, and the rotation only moves them to
+/// another unique key ([`State::load`] rewrites their records once).
+fn task_order(id: &str) -> std::borrow::Cow<'_, str> {
+    match (id.len(), id.get(..20), id.get(20..)) {
+        (32, Some(random), Some(time)) => format!("{time}{random}").into(),
+        _ => id.into(),
     }
 }
 
@@ -867,5 +909,39 @@ impl pl::ClusterView for View<'_> {
     }
     fn tasks(&self) -> Box<dyn Iterator<Item = &pl::TaskInfo> + '_> {
         Box::new(self.0.tasks.values().filter_map(|t| t.info.as_ref()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn task_ids_are_random_at_the_start_and_their_keys_sort_by_time() {
+        let mut rng = pl::SplitMix64::new(7);
+        let t0 = at("2026-12-06T20:00:00Z");
+        let a = task_id(&mut rng, t0);
+        let b = task_id(&mut rng, t0);
+        let later = task_id(&mut rng, t0 + chrono::Duration::milliseconds(1));
+        for id in [&a, &b, &later] {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(
+                id.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')),
+                "{id}"
+            );
+            assert!(id.ends_with(&id[20..]), "{id}");
+        }
+        assert_ne!(a[..12], b[..12], "made together, they differ at the start");
+        assert_eq!(a[20..], format!("{:012x}", t0.timestamp_millis()));
+        assert_eq!(a[20..], b[20..], "made together, they end alike");
+        let key = |id: &str| Key::Task("default".into(), id.into()).encode();
+        assert_eq!(key(&a), format!("task/default/{}{}", &a[20..], &a[..20]));
+        assert!(key(&later) > key(&a) && key(&later) > key(&b));
+        // Ids of another form keep their key.
+        assert_eq!(key("short"), "task/default/short");
     }
 }

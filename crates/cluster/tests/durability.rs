@@ -1,3 +1,4 @@
+use berth_cluster::Store;
 use serde_json::json;
 
 use crate::support::*;
@@ -38,4 +39,84 @@ async fn everything_acknowledged_is_there_after_reopen() {
     assert_eq!(d["tasks"][0]["lastStatus"], "STOPPED");
     let ci = call(&c, "DescribeClusters", json!({}));
     assert_eq!(ci["clusters"][0]["registeredContainerInstancesCount"], 3);
+}
+
+/// Tasks stored before task keys were ordered by time (`task/<cluster>/<id>`) are moved to
+/// their current key when the cluster opens, in one transaction: each loads once, later writes
+/// go to the new key, and nothing is left under the old one.
+#[tokio::test]
+async fn tasks_under_their_old_keys_are_moved_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<String>;
+    {
+        let c = cluster(Some(dir.path())).await;
+        register(&c, "web", "nginx:1");
+        let r = call(&c, "RunTask", json!({"taskDefinition": "web", "count": 3}));
+        ids = r["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let arn = t["taskArn"].as_str().unwrap();
+                arn.rsplit('/').next().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(ids.len(), 3);
+        c.advance(5).await;
+    }
+    let task_keys = |store: &Store| -> Vec<String> {
+        let mut keys: Vec<String> = store
+            .load()
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with("task/"))
+            .collect();
+        keys.sort();
+        keys
+    };
+    let current: Vec<String> = {
+        let mut keys: Vec<String> = ids
+            .iter()
+            .map(|id| format!("task/default/{}{}", &id[20..], &id[..20]))
+            .collect();
+        keys.sort();
+        keys
+    };
+    {
+        let store = Store::open(Some(dir.path())).unwrap();
+        assert_eq!(task_keys(&store), current, "tasks are kept by time");
+        let mut old = Vec::new();
+        for (k, v) in store.load().unwrap() {
+            if let Some(rotated) = k.strip_prefix("task/default/") {
+                let id = format!("{}{}", &rotated[12..], &rotated[..12]);
+                old.push((k.clone(), None));
+                old.push((format!("task/default/{id}"), Some(v)));
+            }
+        }
+        store.commit(&old).unwrap();
+        assert_ne!(task_keys(&store), current);
+    }
+    {
+        let c = cluster(Some(dir.path())).await;
+        let l = call(&c, "ListTasks", json!({}));
+        assert_eq!(l["taskArns"].as_array().unwrap().len(), 3, "{l}");
+        let d = call(&c, "DescribeClusters", json!({}));
+        assert_eq!(d["clusters"][0]["runningTasksCount"], 3, "each loads once");
+        call(&c, "StopTask", json!({"task": ids[0]}));
+        c.advance(5).await;
+    }
+    let store = Store::open(Some(dir.path())).unwrap();
+    assert_eq!(task_keys(&store), current, "moved, and nothing left behind");
+    let stopped = store
+        .load()
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k.ends_with(&ids[0][..20]))
+        .unwrap();
+    let stopped = String::from_utf8(stopped.1).unwrap();
+    assert!(
+        stopped.contains("\"STOPPED\""),
+        "the stop went to the new key"
+    );
 }

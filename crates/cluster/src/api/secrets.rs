@@ -1651,7 +1651,7 @@ mod tests {
                 .collect();
         assert_eq!(records[0].0, "secret/app/db");
         assert_eq!(records[1].0, "ssmparam/flat");
-        let back = State::load(records, 7, now()).unwrap();
+        let (back, _) = State::load(records, 7, now()).unwrap();
         assert_eq!(back.secrets["app/db"].arn, st.secrets["app/db"].arn);
         assert_eq!(back.secrets["app/db"].tags, [("k".into(), "v".into())]);
         assert_eq!(back.parameters["flat"].name, "/flat");

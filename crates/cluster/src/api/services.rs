@@ -24,11 +24,13 @@ use crate::state::{ClusterRec, Env, Key, ServiceRec, State, TaskDefRec};
 /// Ids for [`dp::step`], drawn from the stored random source.
 pub(crate) struct Ids<'a> {
     pub(crate) st: &'a mut pl::SplitMix64,
+    /// When the ids are made (task ids carry it: [`crate::state::task_id`]).
+    pub(crate) at: chrono::DateTime<chrono::Utc>,
 }
 
 impl dp::IdSource for Ids<'_> {
     fn task_id(&mut self) -> String {
-        format!("{:016x}{:016x}", self.st.next_u64(), self.st.next_u64())
+        crate::state::task_id(self.st, self.at)
     }
     fn deployment_id(&mut self) -> String {
         format!(
@@ -336,6 +338,7 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
     let deployment_id = {
         let mut ids = Ids {
             st: &mut w.st.meta.rng,
+            at: w.now,
         };
         dp::IdSource::deployment_id(&mut ids)
     };
@@ -573,6 +576,7 @@ pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateServiceRequest) -> Result<
     if new_deployment {
         let id = dp::IdSource::deployment_id(&mut Ids {
             st: &mut w.st.meta.rng,
+            at: w.now,
         });
         w.dirty.insert(Key::Meta);
         let c =

@@ -644,7 +644,7 @@ pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Answer, A
     };
     let mut tasks = Vec::new();
     for p in placements {
-        let id = w.st.new_id(w.dirty);
+        let id = w.st.new_task_id(w.dirty, w.now);
         let n = w.st.random(w.dirty);
         let c = &w.st.clusters[&cluster];
         let az = zone_of(c, w.env, p.as_ref(), n);
@@ -738,7 +738,7 @@ pub(crate) fn start(w: &mut Write<'_>, req: m::StartTaskRequest) -> Result<Answe
             }
             continue;
         };
-        let task_id = w.st.new_id(w.dirty);
+        let task_id = w.st.new_task_id(w.dirty, w.now);
         let c = &w.st.clusters[&cluster];
         let az = zone_of(c, w.env, Some(&p), 0);
         let rec = make_task(

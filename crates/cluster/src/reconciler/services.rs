@@ -369,6 +369,7 @@ pub(crate) fn reconcile_service(
     let step = {
         let mut ids = Ids {
             st: &mut st.meta.rng,
+            at: now,
         };
         match dp::step(
             &deploy_state,
