@@ -241,8 +241,9 @@ pub struct CallRecord<'a> {
     pub error_code: Option<&'a str>,
     /// `errorMessage`.
     pub error_message: Option<&'a str>,
-    /// `responseElements` (successful writes; `None` gives `null`); redacted like the request.
-    pub response_elements: Option<&'a Value>,
+    /// The answer's body (JSON) for `responseElements` (successful writes; `None`, or a body
+    /// that is not JSON, gives `null`); redacted like the request.
+    pub response_elements: Option<&'a [u8]>,
     /// `berthMode`.
     pub mode: Mode,
     /// `durationMs`: from the request's arrival to the answer (before this record).
@@ -457,8 +458,8 @@ impl Audit {
     ///
     /// Why the record could not be made durable (the trail is then unhealthy).
     pub async fn record(&self, rec: CallRecord<'_>) -> Result<(), String> {
-        let (event, meta) = self.inner.event(&rec, &uuid::Uuid::new_v4().to_string());
-        let line = event.to_string();
+        let (event, elements, meta) = self.inner.event(&rec, &uuid::Uuid::new_v4().to_string());
+        let line = line(&event, &elements);
         if self.inner.dir.is_none() {
             self.inner.sweep_index(SystemTime::now());
             self.inner.insert(meta, Source::Memory(line.into()));
@@ -582,7 +583,11 @@ impl Audit {
 
     #[cfg(test)]
     fn event_for_test(&self, rec: &CallRecord<'_>, event_id: &str) -> Value {
-        self.inner.event(rec, event_id).0
+        let (e, elements, _) = self.inner.event(rec, event_id);
+        let line = line(&e, &elements);
+        let v: Value = serde_json::from_str(&line).expect("a record is one JSON document");
+        assert_eq!(v["responseElements"], elements.into_value());
+        v
     }
 }
 
@@ -610,16 +615,24 @@ impl SourceRef {
 }
 
 impl Inner {
-    /// The record of `rec` and its index entry.
-    fn event(&self, rec: &CallRecord<'_>, event_id: &str) -> (Value, Meta) {
+    /// The record of `rec` (its `responseElements` a placeholder: [`line`] writes `elements`
+    /// there) and its index entry.
+    fn event<'a>(
+        &self,
+        rec: &CallRecord<'a>,
+        event_id: &str,
+    ) -> (Map<String, Value>, Elements<'a>, Meta) {
         let cfg = &self.cfg;
         let time: DateTime<Utc> = rec.time.into();
         let mut notes = Map::new();
         let parsed = parse_body(rec.request_body);
+        let (named, elements) = rec
+            .response_elements
+            .map_or((Named::default(), Elements::Tree(Value::Null)), answer);
         let resources = derive_resources(
             rec.event_source,
             parsed.as_ref().ok(),
-            rec.response_elements,
+            &named,
             &cfg.region,
             &cfg.account,
         );
@@ -653,11 +666,6 @@ impl Inner {
                 Value::Null
             }
         };
-        let response_elements = rec.response_elements.map_or(Value::Null, |v| {
-            let mut v = v.clone();
-            redact(&mut v);
-            v
-        });
         let user_identity = rec.identity.user_identity(&cfg.account);
 
         let mut e = Map::new();
@@ -681,7 +689,7 @@ impl Inner {
             e.insert("errorMessage".into(), json!(m));
         }
         e.insert("requestParameters".into(), request_parameters);
-        e.insert("responseElements".into(), response_elements);
+        e.insert(RESPONSE_ELEMENTS.into(), Value::Null);
         if !notes.is_empty() {
             e.insert("additionalEventData".into(), Value::Object(notes));
         }
@@ -719,7 +727,7 @@ impl Inner {
             username: user_identity["userName"].as_str().map(str::to_string),
             resources,
         };
-        (Value::Object(e), meta)
+        (e, elements, meta)
     }
 
     /// Indexes the lines of every day file (oldest file first), skipping lines that do not
@@ -1132,13 +1140,162 @@ fn hide_members(v: &mut Value, member: &str) {
     }
 }
 
+/// The record's member that holds the answer.
+const RESPONSE_ELEMENTS: &str = "responseElements";
+
+/// An answer's elements as the record holds them.
+#[derive(Debug)]
+enum Elements<'a> {
+    /// As they came: JSON on one line with nothing [`redact`] would hide (see [`answer`]).
+    Raw(&'a str),
+    /// Parsed and redacted (`Null` when there is no answer or it is not JSON).
+    Tree(Value),
+}
+
+impl Elements<'_> {
+    #[cfg(test)]
+    fn into_value(self) -> Value {
+        match self {
+            Elements::Raw(s) => serde_json::from_str(s).expect("raw elements are JSON"),
+            Elements::Tree(v) => v,
+        }
+    }
+}
+
+/// The members of an answer that name resources (see [`derive_resources`]).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Named {
+    #[serde(default)]
+    cluster: Option<Arns>,
+    #[serde(default)]
+    service: Option<Arns>,
+    #[serde(default)]
+    task: Option<Arns>,
+    #[serde(default)]
+    container_instance: Option<Arns>,
+    #[serde(default)]
+    task_definition: Option<Arns>,
+    #[serde(default)]
+    tasks: Vec<Arns>,
+}
+
+/// The ARN members of one resource of an answer.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Arns {
+    #[serde(default)]
+    cluster_arn: Option<String>,
+    #[serde(default)]
+    service_arn: Option<String>,
+    #[serde(default)]
+    task_arn: Option<String>,
+    #[serde(default)]
+    container_instance_arn: Option<String>,
+    #[serde(default)]
+    task_definition_arn: Option<String>,
+}
+
+impl Named {
+    /// The same members from a parsed answer (lenient: a member of another type is absent).
+    fn of(v: &Value) -> Named {
+        let arns = |v: &Value| Arns {
+            cluster_arn: v["clusterArn"].as_str().map(str::to_string),
+            service_arn: v["serviceArn"].as_str().map(str::to_string),
+            task_arn: v["taskArn"].as_str().map(str::to_string),
+            container_instance_arn: v["containerInstanceArn"].as_str().map(str::to_string),
+            task_definition_arn: v["taskDefinitionArn"].as_str().map(str::to_string),
+        };
+        let one = |k: &str| v.get(k).filter(|x| x.is_object()).map(arns);
+        Named {
+            cluster: one("cluster"),
+            service: one("service"),
+            task: one("task"),
+            container_instance: one("containerInstance"),
+            task_definition: one("taskDefinition"),
+            tasks: v["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(arns)
+                .collect(),
+        }
+    }
+}
+
+/// Reads an answer's body for the record. The common case costs one pass that builds no tree:
+/// when no word [`redact`] looks for appears anywhere in the body (in any case) and the body is
+/// on one line, the body is kept as it is and only the members that name resources are read
+/// from it. Otherwise it is parsed into a tree and redacted, as a request is. A body that is not
+/// JSON gives `null`.
+fn answer(body: &[u8]) -> (Named, Elements<'_>) {
+    if !might_need_redaction(body) && !body.contains(&b'\n') && !body.contains(&b'\r') {
+        if let (Ok(text), Ok(named)) = (
+            std::str::from_utf8(body),
+            serde_json::from_slice::<Named>(body),
+        ) {
+            return (named, Elements::Raw(text.trim()));
+        }
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(mut v) => {
+            let named = Named::of(&v);
+            redact(&mut v);
+            (named, Elements::Tree(v))
+        }
+        Err(_) => (Named::default(), Elements::Tree(Value::Null)),
+    }
+}
+
+/// Whether `body` holds, anywhere and in any case, a word that makes [`redact`] hide something
+/// (a [`SECRET_WORDS`] word, `environment`, `logEvents`). False positives only cost the slow
+/// path.
+fn might_need_redaction(body: &[u8]) -> bool {
+    let lower = body.to_ascii_lowercase();
+    SECRET_WORDS
+        .iter()
+        .chain(&["environment", "logevents"])
+        .any(|w| memchr::memmem::find(&lower, w.as_bytes()).is_some())
+}
+
+/// One record as a JSON line (without the newline): `event`'s members in order, with `elements`
+/// at `responseElements`.
+fn line(event: &Map<String, Value>, elements: &Elements<'_>) -> String {
+    let mut out = Vec::with_capacity(
+        1024 + match elements {
+            Elements::Raw(s) => s.len(),
+            Elements::Tree(_) => 0,
+        },
+    );
+    out.push(b'{');
+    for (i, (k, v)) in event.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing a string or a `Value` into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut out, k);
+        out.push(b':');
+        match elements {
+            Elements::Raw(s) if k == RESPONSE_ELEMENTS => out.extend_from_slice(s.as_bytes()),
+            Elements::Tree(t) if k == RESPONSE_ELEMENTS => {
+                let _ = serde_json::to_writer(&mut out, t);
+            }
+            _ => {
+                let _ = serde_json::to_writer(&mut out, v);
+            }
+        }
+    }
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// The resources a call names: ARNs of the ECS clusters, services, task definitions, tasks and
 /// container instances (from the request, completed from the answer), Logs groups,
 /// CloudWatch alarms and Application Auto Scaling targets (by `ResourceId`).
 fn derive_resources(
     source: &str,
     req: Option<&Value>,
-    resp: Option<&Value>,
+    resp: &Named,
     region: &str,
     account: &str,
 ) -> Vec<Resource> {
@@ -1180,9 +1337,9 @@ fn derive_resources(
                 add("AWS::ECS::Service", a);
             }
             let td = s(req, "taskDefinition").or_else(|| {
-                resp.and_then(|r| r.pointer("/taskDefinition/taskDefinitionArn"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
+                resp.task_definition
+                    .as_ref()
+                    .and_then(|t| t.task_definition_arn.clone())
             });
             if let Some(td) = td {
                 let a = if td.starts_with("arn:") {
@@ -1210,25 +1367,34 @@ fn derive_resources(
                 };
                 add("AWS::ECS::ContainerInstance", a);
             }
-            if let Some(r) = resp {
-                let ptrs = [
-                    ("/cluster/clusterArn", "AWS::ECS::Cluster"),
-                    ("/service/serviceArn", "AWS::ECS::Service"),
-                    ("/task/taskArn", "AWS::ECS::Task"),
-                    (
-                        "/containerInstance/containerInstanceArn",
-                        "AWS::ECS::ContainerInstance",
-                    ),
-                ];
-                for (p, t) in ptrs {
-                    if let Some(a) = r.pointer(p).and_then(Value::as_str) {
-                        add(t, a.to_string());
-                    }
+            let named = [
+                (
+                    resp.cluster.as_ref().and_then(|c| c.cluster_arn.as_ref()),
+                    "AWS::ECS::Cluster",
+                ),
+                (
+                    resp.service.as_ref().and_then(|c| c.service_arn.as_ref()),
+                    "AWS::ECS::Service",
+                ),
+                (
+                    resp.task.as_ref().and_then(|c| c.task_arn.as_ref()),
+                    "AWS::ECS::Task",
+                ),
+                (
+                    resp.container_instance
+                        .as_ref()
+                        .and_then(|c| c.container_instance_arn.as_ref()),
+                    "AWS::ECS::ContainerInstance",
+                ),
+            ];
+            for (a, t) in named {
+                if let Some(a) = a {
+                    add(t, a.clone());
                 }
-                for t in r["tasks"].as_array().into_iter().flatten() {
-                    if let Some(a) = t["taskArn"].as_str() {
-                        add("AWS::ECS::Task", a.to_string());
-                    }
+            }
+            for t in &resp.tasks {
+                if let Some(a) = &t.task_arn {
+                    add("AWS::ECS::Task", a.clone());
                 }
             }
         }
@@ -1701,6 +1867,68 @@ mod tests {
         "secrets":[{"name":"API_KEY","valueFrom":"arn:aws:ssm:us-east-1:000000000000:parameter/k"}],
         "repositoryCredentials":{"credentialsParameter":"arn:aws:secretsmanager:us-east-1:000000000000:secret:r"}}]}"#;
 
+    /// An answer with nothing to hide is written as it came (no tree built); one with a word
+    /// the redaction looks for, in any case, is parsed and redacted; either way the record is
+    /// one JSON line naming the answer's resources, as the tree path did.
+    #[test]
+    fn answers_are_kept_as_they_came_unless_something_needs_hiding() {
+        let a = memory();
+        let task = |n: u32| format!("arn:aws:ecs:us-east-1:{ACCOUNT}:task/default/{n:032x}");
+        let plain = json!({
+            "tasks": [
+                {"taskArn": task(1), "overrides": {"containerOverrides": [{"name": "app"}]}},
+                {"taskArn": task(2), "cpu": "256", "createdAt": 1.7654321e9}
+            ],
+            "failures": []
+        });
+        let body = plain.to_string();
+        let (named, elements) = answer(body.as_bytes());
+        assert!(matches!(elements, Elements::Raw(_)), "{elements:?}");
+        assert_eq!(named.tasks.len(), 2);
+        let secrets: Vec<(String, &str)> = vec![
+            (
+                json!({"tasks": [{"taskArn": task(3), "overrides": {"containerOverrides": [
+                    {"name": "app", "environment": [{"name": "K", "value": "v"}]}]}}]})
+                .to_string(),
+                "/tasks/0/overrides/containerOverrides/0/environment/0/value",
+            ),
+            (
+                json!({"service": {"serviceArn": "arn:x", "SessionTOKEN": "t"}}).to_string(),
+                "/service/SessionTOKEN",
+            ),
+        ];
+        let mut rec = call("RunTask", br#"{"taskDefinition":"web"}"#, SystemTime::now());
+        rec.response_elements = Some(body.as_bytes());
+        let e = a.event_for_test(&rec, "e0000000-0000-4000-8000-000000000001");
+        assert_eq!(e["responseElements"], plain);
+        let arns: Vec<&str> = e["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["type"] == "AWS::ECS::Task")
+            .map(|r| r["ARN"].as_str().unwrap())
+            .collect();
+        assert_eq!(arns, [task(1), task(2)]);
+
+        for (body, hidden) in &secrets {
+            let (_, elements) = answer(body.as_bytes());
+            assert!(matches!(elements, Elements::Tree(_)), "{elements:?}");
+            rec.response_elements = Some(body.as_bytes());
+            let e = a.event_for_test(&rec, "e0000000-0000-4000-8000-000000000002");
+            assert_eq!(e["responseElements"].pointer(hidden), Some(&json!(HIDDEN)));
+        }
+        // A body on several lines is parsed, so the record stays one line.
+        let pretty = serde_json::to_string_pretty(&plain).unwrap();
+        let (_, elements) = answer(pretty.as_bytes());
+        assert!(matches!(elements, Elements::Tree(_)), "{elements:?}");
+        // A body that is not JSON gives null, and the record is still JSON.
+        for bad in [&b"{\"tasks\": ["[..], b"<html>", b""] {
+            rec.response_elements = Some(bad);
+            let e = a.event_for_test(&rec, "e0000000-0000-4000-8000-000000000003");
+            assert_eq!(e["responseElements"], Value::Null);
+        }
+    }
+
     #[test]
     fn register_task_definition_record_is_cloudtrail_shaped_and_redacted() {
         let a = memory();
@@ -1714,7 +1942,8 @@ mod tests {
             REGISTER.as_bytes(),
             at("2026-12-06T10:04:34.250Z"),
         );
-        rec.response_elements = Some(&response);
+        let response = response.to_string();
+        rec.response_elements = Some(response.as_bytes());
         let event = a.event_for_test(&rec, "e0000000-0000-4000-8000-000000000000");
         let golden = json!({
             "eventVersion": "1.11",
@@ -2489,9 +2718,12 @@ mod tests {
             )
         };
         for rec in [ecs, aas] {
-            let (event, meta) = a.inner.event(&rec, "id");
+            let (event, elements, meta) = a.inner.event(&rec, "id");
             assert!(!meta.resources.is_empty());
-            assert_eq!(Meta::from_line(event.to_string().as_bytes()), Some(meta));
+            assert_eq!(
+                Meta::from_line(line(&event, &elements).as_bytes()),
+                Some(meta)
+            );
         }
         assert_eq!(Meta::from_line(br#"{"eventVersion":"1.11","#), None);
     }

@@ -655,7 +655,7 @@ where
         request_body: audit_body.as_deref().unwrap_or(&body),
         error_code: code.as_deref(),
         error_message: message.as_deref(),
-        response_elements: elements.as_ref(),
+        response_elements: elements.as_deref(),
         mode: if state.security.upstream.is_some() {
             Mode::Upstream
         } else {
@@ -678,7 +678,7 @@ where
 
 /// A successful JSON answer's document, for the audit trail's `responseElements` (the body is
 /// read and put back; answers are whole in memory already).
-async fn response_elements(resp: Response) -> (Response, Option<Value>) {
+async fn response_elements(resp: Response) -> (Response, Option<axum::body::Bytes>) {
     let json = resp
         .headers()
         .get(header::CONTENT_TYPE)
@@ -688,10 +688,10 @@ async fn response_elements(resp: Response) -> (Response, Option<Value>) {
     }
     let (parts, body) = resp.into_parts();
     match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(bytes) => {
-            let v = serde_json::from_slice(&bytes).ok();
-            (Response::from_parts(parts, Body::from(bytes)), v)
-        }
+        Ok(bytes) => (
+            Response::from_parts(parts, Body::from(bytes.clone())),
+            Some(bytes),
+        ),
         Err(e) => {
             tracing::error!(error = %e, "an answer could not be read back for the audit trail");
             (
