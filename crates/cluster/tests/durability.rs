@@ -120,3 +120,27 @@ async fn tasks_under_their_old_keys_are_moved_once() {
         "the stop went to the new key"
     );
 }
+
+/// A simulated task launched but still PROVISIONING when the process stops is started over
+/// after the restart (as an agent restarting its pulls would), and runs, counted once.
+#[tokio::test]
+async fn a_simulated_task_launched_but_not_yet_pending_starts_over_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let arn;
+    {
+        let c = cluster(Some(dir.path())).await;
+        register(&c, "web", "nginx:1");
+        let r = call(&c, "RunTask", json!({"taskDefinition": "web"}));
+        arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+        c.tick().await;
+        let d = call(&c, "DescribeTasks", json!({"tasks": [arn]}));
+        assert_eq!(d["tasks"][0]["lastStatus"], "PROVISIONING");
+    }
+    let c = cluster(Some(dir.path())).await;
+    c.advance(5).await;
+    let d = call(&c, "DescribeTasks", json!({"tasks": [arn]}));
+    assert_eq!(d["tasks"][0]["lastStatus"], "RUNNING", "{d}");
+    let ci = call(&c, "DescribeClusters", json!({}));
+    assert_eq!(ci["clusters"][0]["runningTasksCount"], 1);
+    assert_eq!(ci["clusters"][0]["pendingTasksCount"], 0);
+}
