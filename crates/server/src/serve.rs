@@ -676,7 +676,7 @@ where
     with_id(resp, &request_id)
 }
 
-/// A successful JSON answer's document, for the audit trail's `responseElements` (the body is
+/// A successful JSON answer's body, for the audit trail's `responseElements` (the body is
 /// read and put back; answers are whole in memory already).
 async fn response_elements(resp: Response) -> (Response, Option<axum::body::Bytes>) {
     let json = resp
