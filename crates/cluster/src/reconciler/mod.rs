@@ -198,18 +198,22 @@ impl Cluster {
     }
 
     /// Runs the reconciler in the background (system clock only; a manual clock moves only
-    /// through [`Cluster::advance`]): `config.tick` after a pass that changed nothing, a tenth
-    /// of it after one that changed something. A busy cluster (thousands of task transitions a
-    /// second) gets short passes that hold the state lock briefly — at 250 ms a pass held it
-    /// for 20–45 ms and set every request's p99 (BENCHMARKS.md) — and an idle one costs as
-    /// little as before.
+    /// through [`Cluster::advance`]): `config.tick` after a pass that changed nothing, a
+    /// fiftieth of it (5 ms at the default 250 ms) after one that changed something. A busy
+    /// cluster (thousands of task transitions a second) gets small passes: a pass's changes are
+    /// one commit, and every write staged behind it waits for that commit. At 250 ms a pass held
+    /// the state lock for 20–45 ms and set every request's p99; at a tenth of it (25 ms) a pass
+    /// under the benchmark's mix still carried ~800 records, a 20–100 ms commit, and set the
+    /// writes' p99 (41–49 ms for all requests); at a fiftieth it carries ~300 and the p99 is
+    /// 36–37 ms at the same throughput (BENCHMARKS.md). An idle cluster costs as little as
+    /// before.
     pub fn spawn_reconciler(&self) -> Option<tokio::task::JoinHandle<()>> {
         if self.inner.clock.mode() == ClockMode::Manual {
             return None;
         }
         let this = self.clone();
         let every = self.inner.config.tick;
-        let busy = (every / 10).max(std::time::Duration::from_millis(1));
+        let busy = (every / 50).max(std::time::Duration::from_millis(1));
         Some(tokio::spawn(async move {
             loop {
                 let changed = this.tick().await;
