@@ -28,6 +28,12 @@ impl Cluster {
     /// step, commit, then ask the runtime to start and stop what the pass decided. Answers
     /// whether the pass changed anything (the background loop then comes back sooner).
     pub async fn tick(&self) -> bool {
+        self.counted_tick().await > 0
+    }
+
+    /// [`Cluster::tick`], answering how many records the pass changed (0 when it could not be
+    /// stored).
+    async fn counted_tick(&self) -> usize {
         let _guard = self.inner.tick.lock().await;
         let now = self.now();
         let events = self.inner.runtime.events(now).await;
@@ -36,7 +42,7 @@ impl Cluster {
         let this = self.clone();
         let pass = tokio::task::spawn_blocking(move || this.pass(&events, now)).await;
         let Ok(Some((launches, stops, changed))) = pass else {
-            return false;
+            return 0;
         };
         for l in launches {
             if let Err(e) = self.inner.runtime.start(l, now).await {
@@ -58,12 +64,12 @@ impl Cluster {
 
     /// The deciding part of [`Cluster::tick`]: apply the events, step the services, stage and
     /// wait for the commit; answers what the runtime must start and stop (`None` when the
-    /// pass could not be stored), and whether it changed anything.
+    /// pass could not be stored), and how many records it changed.
     fn pass(
         &self,
         events: &[RuntimeEvent],
         now: DateTime<Utc>,
-    ) -> Option<(Vec<Launch>, Vec<String>, bool)> {
+    ) -> Option<(Vec<Launch>, Vec<String>, usize)> {
         let mut st = self.write();
         let mut dirty = BTreeSet::new();
         for e in events {
@@ -158,7 +164,7 @@ impl Cluster {
             st.meta.clock = now;
             dirty.insert(Key::Meta);
         }
-        let changed = !dirty.is_empty();
+        let changed = dirty.len();
         let ticket = self.stage(&mut st, dirty);
         drop(st);
         if let Err(e) = self.durable(ticket) {
@@ -198,28 +204,47 @@ impl Cluster {
     }
 
     /// Runs the reconciler in the background (system clock only; a manual clock moves only
-    /// through [`Cluster::advance`]): `config.tick` after a pass that changed nothing, a
-    /// fiftieth of it (5 ms at the default 250 ms) after one that changed something. A busy
-    /// cluster (thousands of task transitions a second) gets small passes: a pass's changes are
-    /// one commit, and every write staged behind it waits for that commit. At 250 ms a pass held
-    /// the state lock for 20–45 ms and set every request's p99; at a tenth of it (25 ms) a pass
-    /// under the benchmark's mix still carried ~800 records, a 20–100 ms commit, and set the
-    /// writes' p99 (41–49 ms for all requests); at a fiftieth it carries ~300 and the p99 is
-    /// 36–37 ms at the same throughput (BENCHMARKS.md). An idle cluster costs as little as
-    /// before.
+    /// through [`Cluster::advance`]). The next pass comes after [`pause`]: the whole
+    /// `config.tick` after a pass that changed nothing, less after one that changed something,
+    /// least after a big one.
     pub fn spawn_reconciler(&self) -> Option<tokio::task::JoinHandle<()>> {
         if self.inner.clock.mode() == ClockMode::Manual {
             return None;
         }
         let this = self.clone();
         let every = self.inner.config.tick;
-        let busy = (every / 50).max(std::time::Duration::from_millis(1));
         Some(tokio::spawn(async move {
             loop {
-                let changed = this.tick().await;
-                tokio::time::sleep(if changed { busy } else { every }).await;
+                let changed = this.counted_tick().await;
+                tokio::time::sleep(pause(every, changed)).await;
             }
         }))
+    }
+}
+
+/// A pass that changed at least this many records is big: its commit takes milliseconds (about
+/// 25 µs a task record on the commit thread, BENCHMARKS.md), and every write staged behind it
+/// waits for it.
+const BIG_PASS: usize = 100;
+
+/// How long the background reconciler waits after a pass that changed `changed` records, its
+/// tick being `every` (250 ms by default):
+///
+/// - nothing changed: `every`, so an idle cluster costs nothing;
+/// - a few records (a log line, one task's transition): a tenth of it (25 ms), so a busy
+///   cluster's passes hold the state lock briefly (at a fixed 250 ms a pass held it for 20–45 ms
+///   and set every request's p99) without a commit, and its fsync, every few milliseconds for a
+///   container that logs continuously;
+/// - a big pass ([`BIG_PASS`]): a fiftieth (5 ms), so the next pass is small too. Under the
+///   benchmark's mix at 25 ms a pass carried ~800 records, a 20–100 ms commit, and set the
+///   writes' p99 (41–49 ms for all requests); at 5 ms it carries ~300 and the p99 is 36–37 ms at
+///   the same throughput (BENCHMARKS.md).
+fn pause(every: std::time::Duration, changed: usize) -> std::time::Duration {
+    let floor = std::time::Duration::from_millis(1);
+    match changed {
+        0 => every,
+        n if n < BIG_PASS => (every / 10).max(floor),
+        _ => (every / 50).max(floor),
     }
 }
 
@@ -336,4 +361,23 @@ fn collect_runtime_work(
         dirty.insert(Key::Task(cluster, id));
     }
     (launches, stops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration as Std;
+
+    #[test]
+    fn the_bigger_the_pass_the_sooner_the_next() {
+        let every = Std::from_millis(250);
+        assert_eq!(pause(every, 0), every);
+        assert_eq!(pause(every, 1), Std::from_millis(25));
+        assert_eq!(pause(every, BIG_PASS - 1), Std::from_millis(25));
+        assert_eq!(pause(every, BIG_PASS), Std::from_millis(5));
+        assert_eq!(pause(every, 10_000), Std::from_millis(5));
+        // A short tick never turns into a busy loop.
+        assert_eq!(pause(Std::from_millis(20), BIG_PASS), Std::from_millis(1));
+        assert_eq!(pause(Std::from_millis(5), 1), Std::from_millis(1));
+    }
 }
