@@ -255,12 +255,26 @@ class DockerBerth:
         return self.wait(f"service {name} to run {count} tasks", ok, timeout=timeout)
 
     def container(self, task_arn, name, timeout=60.0):
-        """The inspected Docker container `name` of a task, once it exists."""
-        return self.wait(
-            f"container {name} of task {task_id(task_arn)} in Docker",
-            lambda: task_containers(task_arn).get(name),
-            timeout=timeout,
-        )
+        """The inspected Docker container `name` of a task, once it exists. When it never does,
+        the failure says what the task became and which of its containers Docker has, so a
+        failed create or a launch that never came can be told apart."""
+        try:
+            return self.wait(
+                f"container {name} of task {task_id(task_arn)} in Docker",
+                lambda: task_containers(task_arn).get(name),
+                timeout=timeout,
+            )
+        except AssertionError as e:
+            try:
+                tasks = describe_tasks(self.ecs, [task_arn])
+                seen = [{k: t.get(k) for k in ("lastStatus", "desiredStatus", "stopCode", "stoppedReason")}
+                        | {"containers": [{k: c.get(k) for k in ("name", "lastStatus", "reason", "runtimeId")}
+                                          for c in t.get("containers", [])]} for t in tasks]
+            except Exception as d:  # noqa: BLE001 - the server may be the thing that broke
+                seen = f"DescribeTasks failed: {d}"
+            states = {n: c.get("State", {}).get("Status") for n, c in task_containers(task_arn).items()}
+            raise AssertionError(f"{e}\n--- the task as ECS describes it: {seen}\n"
+                                 f"--- its containers in Docker (any state): {states}") from None
 
     def log_events(self, group, stream):
         try:

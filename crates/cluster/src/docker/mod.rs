@@ -1176,6 +1176,9 @@ impl Driver {
     }
 
     async fn finish_failed(&mut self, reason: String) {
+        // The task's stoppedReason says it too; the log is where someone watching the server
+        // (or a test that failed) looks first.
+        tracing::warn!(task = %self.launch.task_id, %reason, "task failed to start");
         self.start_failed(reason);
         lock(&self.shared.tasks).remove(&self.launch.task_id);
         lock(&self.shared.live).remove(&self.launch.task_id);
