@@ -89,7 +89,8 @@ pub struct Config {
     pub seed: u64,
     /// How time moves.
     pub clock: ClockMode,
-    /// How often the background reconciler runs in [`ClockMode::System`].
+    /// How often the background reconciler runs in [`ClockMode::System`] when nothing changes
+    /// (sooner after a pass that changed something: `reconciler::pause`).
     pub tick: Duration,
     /// Simulated runtime timings.
     pub sim: SimTimings,

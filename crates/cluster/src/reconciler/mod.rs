@@ -231,14 +231,14 @@ const BIG_PASS: usize = 100;
 /// tick being `every` (250 ms by default):
 ///
 /// - nothing changed: `every`, so an idle cluster costs nothing;
-/// - a few records (a log line, one task's transition): a tenth of it (25 ms), so a busy
-///   cluster's passes hold the state lock briefly (at a fixed 250 ms a pass held it for 20–45 ms
-///   and set every request's p99) without a commit, and its fsync, every few milliseconds for a
-///   container that logs continuously;
+/// - a few records (a log line, one task's transition): a tenth of it (25 ms). Passes stay short
+///   (at a fixed 250 ms a pass held the state lock for 20–45 ms and set every request's p99),
+///   and a container that logs continuously does not cause a commit and its fsync every few
+///   milliseconds;
 /// - a big pass ([`BIG_PASS`]): a fiftieth (5 ms), so the next pass is small too. Under the
-///   benchmark's mix at 25 ms a pass carried ~800 records, a 20–100 ms commit, and set the
-///   writes' p99 (41–49 ms for all requests); at 5 ms it carries ~300 and the p99 is 36–37 ms at
-///   the same throughput (BENCHMARKS.md).
+///   benchmark's mix, with 25 ms after every pass, a pass carried ~800 records, a 20–100 ms
+///   commit, and the p99 of all requests was 51–54 ms; with this rule a pass carries ~300 and
+///   the p99 is 37–42 ms at the same throughput (BENCHMARKS.md).
 fn pause(every: std::time::Duration, changed: usize) -> std::time::Duration {
     let floor = std::time::Duration::from_millis(1);
     match changed {
