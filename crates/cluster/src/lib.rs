@@ -503,7 +503,7 @@ fn adoptions(st: &State, env: &Env, config: &Config) -> Vec<Adopt> {
     let tasks: Vec<(&ClusterRec, &state::TaskRec)> = st
         .clusters
         .values()
-        .flat_map(|c| c.tasks.values().map(move |t| (c, t)))
+        .flat_map(|c| c.tasks.values().map(move |t| (c, &**t)))
         .filter(|(_, t)| t.launched && !t.is_stopped())
         .collect();
     let adopt = |(c, t): &(&ClusterRec, &state::TaskRec)| Adopt {

@@ -538,18 +538,28 @@ pub fn generated(
         Scope::Service(_, s) => c.services[s]
             .tasks
             .iter()
-            .filter_map(|id| c.tasks.get(id))
+            .filter_map(|id| c.tasks.get(id).map(|t| &**t))
             .collect(),
-        Scope::Cluster(_) => c.tasks.values().collect(),
+        Scope::Cluster(_) => c.tasks.values().map(|t| &**t).collect(),
         Scope::Task(_, t) => {
             let g = group(t);
             match &t.service {
                 Some(s) => c
                     .services
                     .get(s)
-                    .map(|s| s.tasks.iter().filter_map(|id| c.tasks.get(id)).collect())
+                    .map(|s| {
+                        s.tasks
+                            .iter()
+                            .filter_map(|id| c.tasks.get(id).map(|t| &**t))
+                            .collect()
+                    })
                     .unwrap_or_else(|| vec![t]),
-                None => c.tasks.values().filter(|x| group(x) == g).collect(),
+                None => c
+                    .tasks
+                    .values()
+                    .map(|t| &**t)
+                    .filter(|x| group(x) == g)
+                    .collect(),
             }
         }
     };
