@@ -387,6 +387,8 @@ impl Cluster {
             };
             match k {
                 Key::Service(_, name) => c.service_views.forget(name),
+                // A task's view shows its instance's architecture.
+                Key::Instance(..) => c.views.clear(),
                 Key::Task(_, id) => {
                     c.views.forget(id);
                     c.work.insert(id.clone());

@@ -6,9 +6,9 @@
 //! copied, filled in with the members ECS always returns and serialised); what they name
 //! changes far less often than it is read. The cluster's `stage` drops an entry when its
 //! record is staged for commit: a task's when the task is, a service's when the service or one
-//! of its tasks is (its view counts them). An entry also carries the one outside fact its view
-//! depends on that can change without the record changing — for a task, its instance's
-//! `ecs.cpu-architecture` attribute — which the reader compares.
+//! of its tasks is (its view counts them), and every task's of a cluster when one of its
+//! container instances is (a task's view shows its instance's `ecs.cpu-architecture`; instances
+//! change rarely, tasks often, so the reader does not look the attribute up on every read).
 //!
 //! **What it does not do.** It does not decide what a view contains (`api::tasks::view`,
 //! `api::services::view` do) and it is not stored: it starts empty and is rebuilt by reads.
@@ -16,8 +16,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Id → (the outside fact it was built with, the JSON).
-type Entries = HashMap<String, (Option<String>, Arc<[u8]>)>;
+/// Id → the JSON.
+type Entries = HashMap<String, Arc<[u8]>>;
 
 /// The cached views of one cluster's tasks, or of its services.
 #[derive(Default)]
@@ -45,8 +45,7 @@ impl ViewCache {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The cached view of `id` built with the outside fact `arch` (a task's architecture;
-    /// `None` for services), or the one `make` builds (then kept).
+    /// The cached view of `id`, or the one `make` builds (then kept).
     ///
     /// # Errors
     ///
@@ -54,17 +53,13 @@ impl ViewCache {
     pub fn get_or<E>(
         &self,
         id: &str,
-        arch: Option<&str>,
         make: impl FnOnce() -> Result<Vec<u8>, E>,
     ) -> Result<Arc<[u8]>, E> {
-        if let Some((a, bytes)) = self.lock().get(id) {
-            if a.as_deref() == arch {
-                return Ok(bytes.clone());
-            }
+        if let Some(bytes) = self.lock().get(id) {
+            return Ok(bytes.clone());
         }
         let bytes: Arc<[u8]> = make()?.into();
-        self.lock()
-            .insert(id.to_string(), (arch.map(str::to_string), bytes.clone()));
+        self.lock().insert(id.to_string(), bytes.clone());
         Ok(bytes)
     }
 
@@ -84,18 +79,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kept_until_forgotten_or_built_for_another_architecture() {
+    fn kept_until_forgotten_or_cleared() {
         let c = ViewCache::default();
         let make = |s: &'static str| move || Ok::<_, ()>(s.as_bytes().to_vec());
-        assert_eq!(&*c.get_or("t", Some("x86_64"), make("a")).unwrap(), b"a");
-        assert_eq!(&*c.get_or("t", Some("x86_64"), make("b")).unwrap(), b"a");
-        assert_eq!(&*c.get_or("t", Some("arm64"), make("c")).unwrap(), b"c");
+        assert_eq!(&*c.get_or("t", make("a")).unwrap(), b"a");
+        assert_eq!(&*c.get_or("t", make("b")).unwrap(), b"a");
         c.forget("t");
-        assert_eq!(&*c.get_or("t", Some("arm64"), make("d")).unwrap(), b"d");
-        assert_eq!(c.get_or("u", None, || Err::<Vec<u8>, _>("no")), Err("no"));
-        assert_eq!(&*c.get_or("u", None, make("e")).unwrap(), b"e");
+        assert_eq!(&*c.get_or("t", make("d")).unwrap(), b"d");
+        assert_eq!(c.get_or("u", || Err::<Vec<u8>, _>("no")), Err("no"));
+        assert_eq!(&*c.get_or("u", make("e")).unwrap(), b"e");
         assert_eq!(c.clone().lock().len(), 0, "a copy starts empty");
         c.clear();
-        assert_eq!(&*c.get_or("u", None, make("f")).unwrap(), b"f");
+        assert_eq!(&*c.get_or("u", make("f")).unwrap(), b"f");
+        assert_eq!(&*c.get_or("t", make("g")).unwrap(), b"g");
     }
 }

@@ -756,7 +756,7 @@ pub(crate) fn describe_json(
         match c.services.get(name) {
             Some(rec) => {
                 let make = || super::out_json(&view(c, rec, false));
-                let bytes = c.service_views.get_or(name, None, make)?;
+                let bytes = c.service_views.get_or(name, make)?;
                 debug_assert_eq!(*bytes, *make()?, "the kept view of service {name} is stale");
                 found.push(bytes);
             }

@@ -923,7 +923,7 @@ pub(crate) fn describe_json(
         if with_tags {
             return make().map(Into::into);
         }
-        c.views.get_or(t.id(), instance_architecture(c, t), make)
+        c.views.get_or(t.id(), make)
     })?;
     super::joined_json("tasks", &tasks, &failures)
 }
