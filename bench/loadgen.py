@@ -39,8 +39,10 @@ connections, the same HTTP requests botocore sends) instead of botocore, so the 
 bottleneck; this script still starts, seeds and stops both servers:
   cargo build --release -p berth -p berth-loadgen
   .venv/bin/python bench/loadgen.py --client rust [--concurrency 32] [--client-threads 1]
-      [--floor] [--weights 30,25,25,0,0]
+      [--floor] [--weights 30,25,25,0,0] [--writers 4]
 `--weights` draws the five actions with other weights (the reads alone, above), on every target.
+`--writers N` gives the writes N connections of their own and the reads the rest, on every target
+(berth-loadgen's docs say why).
 
 `--seed-only URL [--moto] [--seed-out ctx.json]` only seeds a running server (`--moto`: create
 moto's EC2 instances and register them first) and writes the services and tasks to describe, the
@@ -426,6 +428,8 @@ def run_rust_load(name, url, ctx, args, server_pid, tmp):
         cmd += ["--requests", str(args.requests)]
     if args.weights:
         cmd += ["--weights", args.weights]
+    if args.writers:
+        cmd += ["--writers", str(args.writers)]
     print("  " + " ".join(cmd), flush=True)
     rc = subprocess.run(cmd).returncode
     if rc not in (0, 1):
@@ -575,6 +579,7 @@ def main():
     ap.add_argument("--client-threads", type=int, default=1, help="--client rust: runtime threads of berth-loadgen")
     ap.add_argument("--requests", type=int, default=0, help="--client rust: stop after this many measured requests")
     ap.add_argument("--weights", help="--client rust: five weights instead of the mix's (DescribeServices, ListTasks, DescribeTasks, RunTask, RegisterTaskDefinition), e.g. 30,25,25,0,0 for the reads alone")
+    ap.add_argument("--writers", type=int, default=0, help="--client rust: the first N connections only write (RunTask, RegisterTaskDefinition), the others only read, on every target")
     ap.add_argument("--seed-only", metavar="URL", help="only seed the server at URL and write --seed-out")
     ap.add_argument("--moto", action="store_true", help="--seed-only: the server is moto (create and register EC2 instances)")
     ap.add_argument("--seed-out", help="--seed-only: write the services and tasks to describe here (default: stdout)")
@@ -588,6 +593,8 @@ def main():
         else:
             print(ctx)
         return
+    if (args.writers or args.weights) and args.client != "rust":
+        raise SystemExit("--weights and --writers need --client rust")
     args.duration = min(max(args.duration, 1.0), MAX_DURATION)
     args.warmup = min(max(args.warmup, 0.0), 30.0)
     if args.client == "rust" and not os.access(args.loadgen_bin, os.X_OK):
@@ -601,6 +608,10 @@ def main():
         if args.client == "rust"
         else f"{args.processes} process(es) x {args.threads} threads"
     )
+    if args.client == "rust" and args.weights:
+        client_desc += f", weights {args.weights}"
+    if args.client == "rust" and args.writers:
+        client_desc += f", {args.writers} connections only write and {args.concurrency - args.writers} only read"
     print(
         f"loadgen: {client_desc} x {args.duration:.0f} s (+{args.warmup:.0f} s warm-up) per target; "
         f"botocore {botocore.__version__}, moto {moto.__version__}, {os.cpu_count()} CPUs; "

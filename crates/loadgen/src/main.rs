@@ -15,6 +15,10 @@
 //! | RegisterTaskDefinition | 10 | family `bench-load` |
 //!
 //! `--weights` draws the actions with other weights (`30,25,25,0,0`: the reads alone).
+//! `--writers N` gives the writes their own connections: the first N connections draw only
+//! the weights' writes (RunTask, RegisterTaskDefinition), the others only its reads. The mix
+//! then no longer fixes how many reads there are per write: it shows whether reads wait for
+//! the writes running beside them, rather than what the writes cost.
 //!
 //! Closed loop: `--concurrency` keep-alive HTTP/1.1 connections, each sending its next request
 //! when the previous answer has been read in full, drawing the action from its own seeded
@@ -141,6 +145,10 @@ struct Args {
     /// `30,25,25,0,0` for the reads alone.
     #[arg(long)]
     weights: Option<String>,
+    /// Give the writes their own connections: the first N draw only the writes, the others
+    /// only the reads (0: every connection draws from the whole mix).
+    #[arg(long, default_value_t = 0)]
+    writers: usize,
     /// Serve the floor on 127.0.0.1:PORT instead of generating load (see the crate docs).
     #[arg(long, value_name = "PORT")]
     serve_floor: Option<u16>,
@@ -169,6 +177,26 @@ impl Op {
     fn index(self) -> usize {
         self as usize
     }
+
+    fn is_write(self) -> bool {
+        matches!(self, Op::RunTask | Op::RegisterTaskDefinition)
+    }
+}
+
+/// The weights connection `index` draws with when the first `writers` connections only write
+/// and the others only read (`writers` 0: every connection draws with `weights`).
+fn connection_weights(weights: [u32; 5], writers: usize, index: usize) -> [u32; 5] {
+    if writers == 0 {
+        return weights;
+    }
+    let writing = index < writers;
+    let mut w = weights;
+    for (i, (op, _)) in MIX.iter().enumerate() {
+        if op.is_write() != writing {
+            w[i] = 0;
+        }
+    }
+    w
 }
 
 /// One prepared request: its `X-Amz-Target` and body.
@@ -247,6 +275,8 @@ struct Plan {
     requests: [Prepared; 5],
     /// The weights the actions are drawn with (`MIX`'s unless `--weights` says otherwise).
     weights: [u32; 5],
+    /// How many connections only write (`--writers`).
+    writers: usize,
     start: Instant,
     end: Instant,
     limit: u64,
@@ -489,8 +519,9 @@ async fn worker(plan: Arc<Plan>, index: u64, seed: u64) -> Tally {
     let mut rng = Rng(seed.wrapping_mul(1000).wrapping_add(index));
     let mut tally = Tally::default();
     let mut sender: Option<Sender> = None;
+    let weights = connection_weights(plan.weights, plan.writers, index as usize);
     loop {
-        let op = rng.pick(&plan.weights);
+        let op = rng.pick(&weights);
         let t0 = Instant::now();
         if t0 >= plan.end {
             break;
@@ -661,6 +692,7 @@ async fn run(args: Args) -> Result<bool, String> {
         "target": args.target,
         "concurrency": args.concurrency,
         "weights": plan.weights,
+        "writers": plan.writers,
         "client_threads": args.threads,
         "window_s": window,
         "requests": ok,
@@ -687,6 +719,13 @@ async fn run(args: Args) -> Result<bool, String> {
         "{}: {} concurrent connections ({} TCP connections opened), {:.1} s measured, {} requests, {} errors",
         args.label, args.concurrency, connections, window, ok, err_total
     );
+    if plan.writers > 0 {
+        println!(
+            "{} connections only write, {} only read",
+            plan.writers,
+            args.concurrency - plan.writers
+        );
+    }
     println!(
         "{:24} {:>9} {:>7} {:>10} {:>9} {:>9}",
         "operation", "requests", "errors", "req/s", "p50 ms", "p99 ms"
@@ -840,11 +879,30 @@ async fn plan(args: &Args) -> Result<Plan, String> {
         signer,
         requests: MIX.map(|(op, _)| prepare(op, &[], &[])),
         weights: weights(args.weights.as_deref())?,
+        writers: args.writers,
         start: Instant::now(),
         end: Instant::now(),
         limit: args.requests,
         issued: AtomicU64::new(0),
     };
+    if plan.writers > 0 {
+        let (w, r) = (
+            connection_weights(plan.weights, plan.writers, 0),
+            connection_weights(plan.weights, plan.writers, plan.writers),
+        );
+        if plan.writers >= args.concurrency {
+            return Err(format!(
+                "--writers {} leaves no reading connection (--concurrency {})",
+                plan.writers, args.concurrency
+            ));
+        }
+        if w.iter().sum::<u32>() == 0 || r.iter().sum::<u32>() == 0 {
+            return Err(format!(
+                "--writers {}: the weights need both a read and a write with a positive weight",
+                plan.writers
+            ));
+        }
+    }
     let (services, tasks) = match &args.seed_file {
         Some(path) => {
             let text =
@@ -923,5 +981,30 @@ fn main() -> std::process::ExitCode {
             eprintln!("berth-loadgen: {e}");
             std::process::ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_draw_only_the_writes_and_readers_only_the_reads() {
+        let mix = MIX.map(|(_, w)| w);
+        assert_eq!(connection_weights(mix, 0, 0), mix);
+        assert_eq!(connection_weights(mix, 0, 31), mix);
+        assert_eq!(connection_weights(mix, 4, 0), [0, 0, 0, 10, 10]);
+        assert_eq!(connection_weights(mix, 4, 3), [0, 0, 0, 10, 10]);
+        assert_eq!(connection_weights(mix, 4, 4), [30, 25, 25, 0, 0]);
+        assert_eq!(connection_weights(mix, 4, 31), [30, 25, 25, 0, 0]);
+    }
+
+    #[test]
+    fn weights_are_five_numbers_not_all_zero() {
+        assert_eq!(weights(None).unwrap(), [30, 25, 25, 10, 10]);
+        assert_eq!(weights(Some("1, 2,3,4,5")).unwrap(), [1, 2, 3, 4, 5]);
+        assert!(weights(Some("1,2,3")).unwrap_err().contains("five weights"));
+        assert!(weights(Some("0,0,0,0,0")).unwrap_err().contains("positive"));
+        assert!(weights(Some("1,x,3,4,5")).is_err());
     }
 }
