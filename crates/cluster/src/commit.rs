@@ -29,9 +29,6 @@ use crate::changes::{self, ChangeFeed};
 use crate::state::{Key, State};
 use crate::store::Store;
 
-/// Groups with more keys than this are written into the transaction under the read lock.
-const STREAM_ABOVE: usize = 2_000;
-
 /// One writer's changes.
 struct Batch {
     seq: u64,
@@ -223,27 +220,19 @@ fn run(shared: &Shared, state: &RwLock<State>, store: &Store, feed: &ChangeFeed,
                 keys.extend(b.keys.iter());
             }
             // Taken under the read lock (readers go on; writers wait, as the records must be
-            // this state's). A usual group is copied out (tasks as copies, serialised after
-            // the lock is let go; see `State::snapshot`) and written after the lock; a huge one
-            // (a reconciler pass placing thousands of tasks) is streamed into the transaction
-            // under it instead, so it never sits in memory twice.
-            let staged = if keys.len() <= STREAM_ABOVE {
-                let snapshots: Vec<_> = keys
-                    .into_iter()
-                    .map(|k| (k.encode(), st.snapshot(k)))
-                    .collect();
-                drop(st);
-                let records: Vec<_> = snapshots
-                    .into_iter()
-                    .map(|(k, s)| (k, s.into_record()))
-                    .collect();
-                store.stage(clear, records)
-            } else {
-                let staged =
-                    store.stage(clear, keys.into_iter().map(|k| (k.encode(), st.record(k))));
-                drop(st);
-                staged
-            };
+            // this state's): a task as a second reference to it, any other record serialised
+            // (see `State::snapshot`). The tasks are serialised after the lock is let go, one
+            // at a time into the transaction, so even a pass that placed thousands of tasks
+            // holds the lock only for the references and never sits in memory twice.
+            let snapshots: Vec<_> = keys
+                .into_iter()
+                .map(|k| (k.encode(), st.snapshot(k)))
+                .collect();
+            drop(st);
+            let staged = store.stage(
+                clear,
+                snapshots.into_iter().map(|(k, s)| (k, s.into_record())),
+            );
             (batches, staged.and_then(|t| t.commit()))
         };
         let last = batches.last().map_or(0, |b| b.seq);
@@ -277,6 +266,7 @@ fn run(shared: &Shared, state: &RwLock<State>, store: &Store, feed: &ChangeFeed,
                     // Rewrites of old keys were committed when the cluster opened.
                     let (mut fresh, _) = State::load(r, seed, st.meta.clock)?;
                     fresh.metrics.measured = st.metrics.measured;
+                    fresh.keep_unstarted(&st);
                     Ok(fresh)
                 }) {
                     Ok(fresh) => *st = fresh,
@@ -410,14 +400,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_failed_commit_fails_its_writer_and_memory_goes_back_to_what_is_stored() {
+    /// An in-memory store whose writes fail once the flag is set.
+    fn flaky() -> (Store, Arc<AtomicBool>) {
         let fail = Arc::new(AtomicBool::new(false));
         let store = Store::with_backend(Flaky {
             mem: redb::backends::InMemoryBackend::new(),
             fail: fail.clone(),
         })
         .unwrap();
+        (store, fail)
+    }
+
+    #[test]
+    fn a_failed_commit_fails_its_writer_and_memory_goes_back_to_what_is_stored() {
+        let (store, fail) = flaky();
         let (state, c, feed) = start(store);
         put(&state, &c, "kept").unwrap();
         fail.store(true, Ordering::SeqCst);
@@ -429,5 +425,55 @@ mod tests {
             "memory does not run ahead of the store"
         );
         assert_eq!(feed.seq(), 1, "nothing published for the failed commit");
+    }
+
+    #[test]
+    fn a_task_not_yet_handed_to_the_runtime_is_still_to_start_after_a_failed_commit() {
+        use crate::state::{ClusterRec, TaskRec};
+        let (store, fail) = flaky();
+        let (state, c, _feed) = start(store);
+        let task = |id: &str, unstarted| TaskRec {
+            task: berth_core::model::Task {
+                task_arn: Some(format!(
+                    "arn:aws:ecs:us-east-1:000000000000:task/default/{id}"
+                )),
+                last_status: Some("PROVISIONING".into()),
+                desired_status: Some("RUNNING".into()),
+                ..Default::default()
+            },
+            service: None,
+            info: None,
+            stop_cause: None,
+            health_checked: false,
+            launched: true,
+            unstarted,
+            stop_sent: false,
+            protection: None,
+        };
+        let ticket = {
+            let mut st = write(&state);
+            let mut cluster = ClusterRec {
+                name: "default".into(),
+                status: "ACTIVE".into(),
+                ..Default::default()
+            };
+            cluster.insert_task(task("new", true));
+            cluster.insert_task(task("handed", false));
+            st.clusters.insert("default".into(), cluster);
+            let keys = BTreeSet::from([
+                Key::Cluster("default".into()),
+                Key::Task("default".into(), "new".into()),
+                Key::Task("default".into(), "handed".into()),
+            ]);
+            c.stage(keys, vec![], false)
+        };
+        c.wait(ticket).unwrap();
+        fail.store(true, Ordering::SeqCst);
+        assert_eq!(put(&state, &c, "lost"), Err(NotStored));
+        let st = read(&state);
+        let tasks = &st.clusters["default"].tasks;
+        assert!(tasks["new"].unstarted, "still to be handed to the runtime");
+        assert!(!tasks["handed"].unstarted, "the runtime has it");
+        assert!(st.clusters["default"].work.contains("new"));
     }
 }

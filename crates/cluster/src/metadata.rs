@@ -818,6 +818,7 @@ mod tests {
                 .unwrap()
                 .tasks
                 .get_mut(&id)
+                .map(std::sync::Arc::make_mut)
                 .unwrap();
             let cts = t.task.containers.as_mut().unwrap();
             cts[0].runtime_id = Some("a".repeat(64));

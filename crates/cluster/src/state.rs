@@ -6,6 +6,7 @@
 //! disagree with the records.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use berth_core::deploy as dp;
 use berth_core::model as m;
@@ -149,12 +150,14 @@ pub struct ClusterRec {
     /// Default capacity provider strategy.
     #[serde(default)]
     pub default_strategy: Vec<m::CapacityProviderStrategyItem>,
-    /// Tasks by id (index; tasks are stored as their own records). Boxed: a `TaskRec` is over
-    /// a kilobyte, and the map's nodes would otherwise move whole records on every insert and
-    /// keep empty slots of that size (RunTask alone: 10 % less CPU per call, 11-13 % more calls
-    /// a second).
+    /// Tasks by id (index; tasks are stored as their own records). Behind a pointer: a
+    /// `TaskRec` is over a kilobyte, and the map's nodes would otherwise move whole records on
+    /// every insert and keep empty slots of that size (RunTask alone: 10 % less CPU per call,
+    /// 11-13 % more calls a second). An `Arc`, changed through `Arc::make_mut`: the commit
+    /// thread takes a task as a second reference under the read lock instead of a deep copy,
+    /// and a change made while it still holds one copies the task then.
     #[serde(skip)]
-    pub tasks: BTreeMap<String, Box<TaskRec>>,
+    pub tasks: BTreeMap<String, Arc<TaskRec>>,
     /// Ids of tasks whose desired status is RUNNING.
     #[serde(skip)]
     pub live: BTreeSet<String>,
@@ -234,9 +237,17 @@ pub struct TaskRec {
     /// Whether an essential container has a health check.
     #[serde(default)]
     pub health_checked: bool,
-    /// Whether the runtime was asked to start it.
+    /// Whether its start is decided and stored: set when the task is created (so its first
+    /// record carries it, and no second write is needed to hand it to the runtime). A launched
+    /// task that is not STOPPED is re-adopted by the runtime when the cluster opens; records
+    /// written before this rule (`false` while not yet started) are launched by the next
+    /// reconciler pass, which stores the flag first.
     #[serde(default)]
     pub launched: bool,
+    /// Created by this process and not yet handed to its runtime (the reconciler's next pass
+    /// starts it). Not stored: a reopened cluster hands every launched task to its runtime.
+    #[serde(skip)]
+    pub unstarted: bool,
     /// Whether the runtime was asked to stop it.
     #[serde(default)]
     pub stop_sent: bool,
@@ -258,6 +269,11 @@ impl TaskRec {
     /// `desiredStatus`.
     pub fn desired_status(&self) -> &str {
         self.task.desired_status.as_deref().unwrap_or("RUNNING")
+    }
+    /// Whether this process's runtime has it (started or re-adopted): a stop must go
+    /// through the runtime.
+    pub fn with_runtime(&self) -> bool {
+        self.launched && !self.unstarted
     }
     /// `lastStatus` is STOPPED.
     pub fn is_stopped(&self) -> bool {
@@ -533,8 +549,8 @@ fn json<T: Serialize>(v: &T) -> Option<Vec<u8>> {
 pub enum Snapshot {
     /// Its stored form (`None`: it no longer exists).
     Stored(Option<Vec<u8>>),
-    /// A task, to serialise.
-    Task(Box<TaskRec>),
+    /// A task, to serialise (a second reference, not a copy).
+    Task(Arc<TaskRec>),
 }
 
 impl Snapshot {
@@ -566,8 +582,8 @@ impl State {
     }
 
     /// What [`State::record`] would answer, taken cheaply: a task (most of what a commit
-    /// writes) is copied rather than serialised, so the commit thread serialises it after it
-    /// lets the state lock go; the other records are serialised at once.
+    /// writes) is taken as a second reference rather than serialised, so the commit thread
+    /// serialises it after it lets the state lock go; the other records are serialised at once.
     pub fn snapshot(&self, key: &Key) -> Snapshot {
         match key {
             Key::Task(c, id) => match self.clusters.get(c).and_then(|c| c.tasks.get(id)) {
@@ -575,6 +591,24 @@ impl State {
                 None => Snapshot::Stored(None),
             },
             _ => Snapshot::Stored(self.record(key)),
+        }
+    }
+
+    /// After reloading from the store: the stored tasks that `old` (the state before) had
+    /// created but not yet handed to the runtime stay to be started. A reloaded task is
+    /// otherwise taken to be with the runtime, which only holds after the runtime re-adopted
+    /// every launched task (when the cluster opens).
+    pub fn keep_unstarted(&mut self, old: &State) {
+        for (name, c) in &old.clusters {
+            let Some(fresh) = self.clusters.get_mut(name) else {
+                continue;
+            };
+            for (id, _) in c.tasks.iter().filter(|(_, t)| t.unstarted) {
+                if let Some(t) = fresh.tasks.get_mut(id) {
+                    Arc::make_mut(t).unstarted = true;
+                    fresh.work.insert(id.clone());
+                }
+            }
         }
     }
 
@@ -587,7 +621,7 @@ impl State {
                 .get(f)
                 .and_then(|v| v.get((*r as usize).checked_sub(1)?))
                 .and_then(json),
-            Key::Task(c, id) => self.clusters.get(c)?.tasks.get(id).and_then(json),
+            Key::Task(c, id) => self.clusters.get(c)?.tasks.get(id).and_then(|t| json(&**t)),
             Key::Service(c, n) => self.clusters.get(c)?.services.get(n).and_then(json),
             Key::Instance(c, id) => self.clusters.get(c)?.instances.get(id).and_then(json),
             Key::Meta => json(&self.meta),
@@ -783,7 +817,7 @@ impl ClusterRec {
     /// Adds a task with its indexes: the live set, the service's tasks, and what it occupies on
     /// its instance.
     pub fn insert_task(&mut self, t: TaskRec) {
-        let t = Box::new(t);
+        let t = Arc::new(t);
         let id = t.id().to_string();
         self.work.insert(id.clone());
         if t.desired_status() == "RUNNING" && !t.is_stopped() {
@@ -837,14 +871,14 @@ impl ClusterRec {
 
     /// Marks the instance accounting after a task's status changed from `from`.
     pub fn retally(&mut self, id: &str, from: dp::TaskStatus) {
-        let Some(t) = self.tasks.get_mut(id) else {
+        let Some(t) = self.tasks.get(id) else {
             return;
         };
         let to = t.status();
         if t.desired_status() != "RUNNING" || to == dp::TaskStatus::Stopped {
             self.live.remove(id);
         }
-        let Some(info) = t.info.clone() else { return };
+        let Some(info) = &t.info else { return };
         let Some(i) = self
             .instances
             .get_mut(pl::instance_id(&info.container_instance_arn))
@@ -867,9 +901,11 @@ impl ClusterRec {
                     list.retain(|q| *q != p.port);
                 }
             }
-            t.info = None;
-            let on = pl::instance_id(&info.container_instance_arn);
-            if let Some(set) = self.on_instance.get_mut(on) {
+            let on = pl::instance_id(&info.container_instance_arn).to_string();
+            if let Some(t) = self.tasks.get_mut(id) {
+                Arc::make_mut(t).info = None;
+            }
+            if let Some(set) = self.on_instance.get_mut(&on) {
                 set.remove(id);
             }
         } else {

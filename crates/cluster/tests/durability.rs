@@ -144,3 +144,90 @@ async fn a_simulated_task_launched_but_not_yet_pending_starts_over_after_a_resta
     assert_eq!(ci["clusters"][0]["runningTasksCount"], 1);
     assert_eq!(ci["clusters"][0]["pendingTasksCount"], 0);
 }
+
+/// A task is stored launched when it is created, so handing it to the runtime writes nothing
+/// more; one acknowledged but not yet handed over when the process stops is started after the
+/// restart, and so is one stored before that rule (`launched` false), whose launch is stored
+/// first.
+#[tokio::test]
+async fn a_task_is_stored_launched_when_created_and_started_after_a_restart_either_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second);
+    let stored_launched = |store: &Store, id: &str| -> Option<bool> {
+        store
+            .load()
+            .unwrap()
+            .into_iter()
+            .find(|(k, _)| k.starts_with("task/") && k.ends_with(&id[..20]))
+            .map(|(_, v)| {
+                serde_json::from_slice::<serde_json::Value>(&v).unwrap()["launched"] == true
+            })
+    };
+    {
+        let c = cluster(Some(dir.path())).await;
+        register(&c, "web", "nginx:1");
+        let r = call(&c, "RunTask", json!({"taskDefinition": "web", "count": 2}));
+        let ids: Vec<String> = r["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                t["taskArn"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        (first, second) = (ids[0].clone(), ids[1].clone());
+        // The pass that hands them to the runtime changes no task record.
+        let seq = c.changes().seq();
+        c.tick().await;
+        let feed = c.changes().since(seq).unwrap();
+        assert!(
+            !feed.iter().any(|s| format!("{s:?}").contains(&first)),
+            "{feed:?}"
+        );
+    }
+    {
+        let store = Store::open(Some(dir.path())).unwrap();
+        assert_eq!(stored_launched(&store, &first), Some(true));
+        // The second as a store from before the rule has it: not launched yet.
+        let (k, v) = store
+            .load()
+            .unwrap()
+            .into_iter()
+            .find(|(k, _)| k.starts_with("task/") && k.ends_with(&second[..20]))
+            .unwrap();
+        let mut rec: serde_json::Value = serde_json::from_slice(&v).unwrap();
+        rec["launched"] = json!(false);
+        store
+            .commit(&[(k, Some(serde_json::to_vec(&rec).unwrap()))])
+            .unwrap();
+        assert_eq!(stored_launched(&store, &second), Some(false));
+    }
+    {
+        let c = cluster(Some(dir.path())).await;
+        c.advance(5).await;
+        let d = call(&c, "DescribeTasks", json!({"tasks": [&first, &second]}));
+        for t in d["tasks"].as_array().unwrap() {
+            assert_eq!(t["lastStatus"], "RUNNING", "{d}");
+        }
+        let ci = call(&c, "DescribeClusters", json!({}));
+        assert_eq!(ci["clusters"][0]["runningTasksCount"], 2);
+        assert_eq!(ci["clusters"][0]["pendingTasksCount"], 0);
+        // A task stopped before any pass handed it to the runtime stops at once.
+        let r = call(&c, "RunTask", json!({"taskDefinition": "web"}));
+        let arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+        let s = call(&c, "StopTask", json!({"task": arn}));
+        assert_eq!(s["task"]["lastStatus"], "STOPPED", "{s}");
+    }
+    let store = Store::open(Some(dir.path())).unwrap();
+    assert_eq!(
+        stored_launched(&store, &second),
+        Some(true),
+        "its launch was stored"
+    );
+}

@@ -50,7 +50,7 @@ fn tags_mut<'a>(
             let t = st
                 .clusters
                 .get_mut(cluster)
-                .and_then(|c| c.tasks.get_mut(id))
+                .and_then(|c| c.tasks.get_mut(id).map(std::sync::Arc::make_mut))
                 .ok_or_else(nf)?;
             (
                 t.task.tags.get_or_insert_with(Vec::new),

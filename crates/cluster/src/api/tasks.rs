@@ -344,7 +344,8 @@ pub(crate) fn make_task(env: &Env, cluster: &str, now: DateTime<Utc>, n: NewTask
         info,
         stop_cause: None,
         health_checked,
-        launched: false,
+        launched: true,
+        unstarted: true,
         stop_sent: false,
         protection: None,
     }
@@ -780,7 +781,9 @@ pub(crate) fn request_stop(
     cause: dp::StopCause,
     now: DateTime<Utc>,
 ) {
-    let Some(t) = c.tasks.get_mut(id) else { return };
+    let Some(t) = c.tasks.get_mut(id).map(std::sync::Arc::make_mut) else {
+        return;
+    };
     if t.desired_status() == "STOPPED" || t.is_stopped() {
         return;
     }
@@ -791,7 +794,7 @@ pub(crate) fn request_stop(
     t.task.stopping_at = Some(ts(now));
     t.task.version = Some(t.task.version.unwrap_or(0) + 1);
     t.stop_cause = Some(cause);
-    if !t.launched {
+    if !t.with_runtime() {
         t.task.last_status = Some("STOPPED".into());
         t.task.stopped_at = Some(ts(now));
         t.task.execution_stopped_at = Some(ts(now));
@@ -834,6 +837,7 @@ pub(crate) fn stop(w: &mut Write<'_>, req: m::StopTaskRequest) -> Result<Value, 
     let t = c
         .tasks
         .get_mut(&id)
+        .map(std::sync::Arc::make_mut)
         .ok_or_else(|| AwsError::invalid_parameter("The referenced task was not found."))?;
     // StopTask deletes the task's tags (ecs-semantics §4).
     t.task.tags = Some(vec![]);
@@ -1097,7 +1101,7 @@ pub(crate) fn update_protection(
     let mut failures = Vec::new();
     for task in wanted {
         let id = last_segment(&task).to_string();
-        match c.tasks.get_mut(&id) {
+        match c.tasks.get_mut(&id).map(std::sync::Arc::make_mut) {
             Some(t) if !t.is_stopped() => {
                 t.protection = Some((
                     enabled,

@@ -27,7 +27,7 @@ pub(crate) fn apply_runtime_event(
     else {
         return;
     };
-    let Some(t) = c.tasks.get_mut(task_id) else {
+    let Some(t) = c.tasks.get_mut(task_id).map(std::sync::Arc::make_mut) else {
         return;
     };
     if t.is_stopped() {

@@ -323,8 +323,8 @@ fn collect_runtime_work(
             if t.is_stopped() {
                 continue;
             }
-            let launch = !t.launched && t.desired_status() == "RUNNING";
-            let stop = t.launched && !t.stop_sent && t.desired_status() == "STOPPED";
+            let launch = !t.with_runtime() && t.desired_status() == "RUNNING";
+            let stop = t.with_runtime() && !t.stop_sent && t.desired_status() == "STOPPED";
             if launch || stop {
                 todo.push((c.name.clone(), t.id().to_string(), launch));
             }
@@ -345,20 +345,26 @@ fn collect_runtime_work(
         let Some(c) = st.clusters.get_mut(&cluster) else {
             continue;
         };
-        let Some(t) = c.tasks.get_mut(&id) else {
+        let Some(t) = c.tasks.get_mut(&id).map(std::sync::Arc::make_mut) else {
             continue;
         };
         let from = t.status();
-        if launch {
-            t.launched = true;
+        // A task created with its launch stored needs no write to be started; one stored
+        // before that rule, or stopped, does (before the runtime is asked).
+        let write = if launch {
+            t.unstarted = false;
+            !std::mem::replace(&mut t.launched, true)
         } else {
             t.stop_sent = true;
             t.task.last_status = Some("STOPPING".into());
             t.task.version = Some(t.task.version.unwrap_or(0) + 1);
             stops.push(id.clone());
-        }
+            true
+        };
         c.retally(&id, from);
-        dirty.insert(Key::Task(cluster, id));
+        if write {
+            dirty.insert(Key::Task(cluster, id));
+        }
     }
     (launches, stops)
 }
