@@ -473,3 +473,47 @@ async fn write_answers_made_after_the_lock_match_what_reads_say() {
     assert_eq!(value["tasks"][0]["lastStatus"], "PROVISIONING");
     assert_eq!(value["failures"], json!([]));
 }
+
+/// A pass with more runtime events than one slice (the reconciler applies them a slice at a
+/// time, letting the state lock go in between) applies every one of them, once.
+#[tokio::test]
+async fn a_pass_with_hundreds_of_events_applies_each_once() {
+    let c = cluster(None).await;
+    call(
+        &c,
+        "RegisterTaskDefinition",
+        json!({"family": "tiny", "containerDefinitions": [
+            {"name": "app", "image": "busybox", "memory": 4, "cpu": 1, "essential": true}
+        ]}),
+    );
+    let mut arns = Vec::new();
+    for _ in 0..20 {
+        let r = call(&c, "RunTask", json!({"taskDefinition": "tiny", "count": 10}));
+        assert_eq!(r["failures"], json!([]), "{r}");
+        for t in r["tasks"].as_array().unwrap() {
+            arns.push(t["taskArn"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(arns.len(), 200);
+    let count = |status: &str| {
+        arns.chunks(100)
+            .map(|a| {
+                let d = call(&c, "DescribeTasks", json!({"tasks": a}));
+                d["tasks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|t| t["lastStatus"] == status)
+                    .count()
+            })
+            .sum::<usize>()
+    };
+    // 200 PENDING events come due in one pass, then 200 RUNNING ones.
+    c.advance(1).await;
+    assert_eq!(count("PENDING"), 200);
+    c.advance(2).await;
+    assert_eq!(count("RUNNING"), 200);
+    let ci = call(&c, "DescribeClusters", json!({}));
+    assert_eq!(ci["clusters"][0]["runningTasksCount"], 200, "{ci}");
+    assert_eq!(ci["clusters"][0]["pendingTasksCount"], 0, "{ci}");
+}

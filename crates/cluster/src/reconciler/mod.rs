@@ -3,8 +3,9 @@
 //! ([`events`]) and to their `awslogs` streams, runs scheduled scaling and target tracking, steps every unsettled service
 //! ([`services`]: deployments, placement of new tasks, replacement of unhealthy ones, the
 //! circuit breaker, DRAINING instances), purges what is past the retention, marks tasks to
-//! launch and to stop, commits all of it in one transaction, and only then asks the runtime to
-//! start and stop them.
+//! launch and to stop, waits until all of it is committed, and only then asks the runtime to
+//! start and stop them. A big batch of events is applied and staged a slice at a time, letting
+//! the state lock go in between, so a pass never holds readers back for long.
 //!
 //! **What it does not do.** No request parsing or validation (the API handlers in `api` change
 //! state on request and leave the deciding to the next pass) and no container calls (the
@@ -70,59 +71,44 @@ impl Cluster {
         events: &[RuntimeEvent],
         now: DateTime<Utc>,
     ) -> Option<(Vec<Launch>, Vec<String>, usize)> {
+        // A big batch of events is applied a slice at a time, each staged on its own and the
+        // lock let go in between, so readers never wait for more than a slice (the last slice
+        // is applied with the rest of the pass). Commits keep staging order, so waiting for the
+        // pass's own commit below covers the slices too.
+        let mut changed = 0;
+        let mut slices = events.chunks(EVENT_SLICE).peekable();
+        let mut last: &[RuntimeEvent] = &[];
+        while let Some(slice) = slices.next() {
+            if slices.peek().is_none() {
+                last = slice;
+                break;
+            }
+            let mut st = self.write();
+            let mut dirty = BTreeSet::new();
+            apply_events(
+                &mut st,
+                &mut dirty,
+                slice,
+                now,
+                self.inner.runtime.runs_containers(),
+            );
+            unsettle(&mut st, &dirty);
+            if !dirty.is_empty() {
+                st.meta.clock = now;
+                dirty.insert(Key::Meta);
+            }
+            changed += dirty.len();
+            self.stage(&mut st, dirty);
+        }
         let mut st = self.write();
         let mut dirty = BTreeSet::new();
-        for e in events {
-            events::apply_runtime_event(&mut st.clusters, &mut dirty, e);
-        }
-        if !self.inner.runtime.runs_containers() {
-            // Without containers nothing prints: say what the containers would have.
-            api::logs::record_runtime_events(&mut st, &mut dirty, events, now);
-        }
-        let now_ms = now.timestamp_millis();
-        for e in events {
-            if let RuntimeEvent::Usage {
-                task_id,
-                cpu_units,
-                memory_mib,
-            } = e
-            {
-                let cluster = st
-                    .clusters
-                    .iter()
-                    .find(|(_, c)| c.tasks.contains_key(task_id.as_str()))
-                    .map(|(n, _)| n.clone());
-                if let Some(cluster) = cluster {
-                    dirty.extend(metrics::record_usage(
-                        &mut st,
-                        &cluster,
-                        task_id,
-                        *cpu_units,
-                        *memory_mib,
-                        now.timestamp(),
-                    ));
-                }
-            }
-            if let RuntimeEvent::Logs {
-                group,
-                stream,
-                lines,
-                ..
-            } = e
-            {
-                for (at, line) in lines {
-                    api::logs::append(
-                        &mut st,
-                        &mut dirty,
-                        group,
-                        stream,
-                        at.timestamp_millis(),
-                        line.clone(),
-                        now_ms,
-                    );
-                }
-            }
-        }
+        apply_events(
+            &mut st,
+            &mut dirty,
+            last,
+            now,
+            self.inner.runtime.runs_containers(),
+        );
         api::autoscaling::tick(&mut api::Write {
             st: &mut st,
             dirty: &mut dirty,
@@ -158,15 +144,28 @@ impl Cluster {
             }
         }
         self.purge_if_due(&mut st, now, &mut dirty);
-        let (launches, stops) =
-            collect_runtime_work(&mut st, &mut dirty, &self.inner.env, &self.inner.config);
+        let (to_launch, stops) = collect_runtime_work(&mut st, &mut dirty);
         if !dirty.is_empty() {
             st.meta.clock = now;
             dirty.insert(Key::Meta);
         }
-        let changed = dirty.len();
+        changed += dirty.len();
         let ticket = self.stage(&mut st, dirty);
         drop(st);
+        // What the runtime needs to start them, read after the write lock is let go (readers
+        // go on beside it): the tasks are already marked as handed over, so no other pass or
+        // request launches them meanwhile.
+        let launches = {
+            let st = self.read();
+            let (env, config) = (&self.inner.env, &self.inner.config);
+            to_launch
+                .iter()
+                .filter_map(|(cluster, id)| {
+                    let t = st.clusters.get(cluster)?.tasks.get(id)?;
+                    Some(launch::spec(&st, env, config, cluster, t))
+                })
+                .collect::<Vec<Launch>>()
+        };
         if let Err(e) = self.durable(ticket) {
             tracing::error!(error = %e, "reconciler pass not stored");
             return None;
@@ -221,6 +220,10 @@ impl Cluster {
         }))
     }
 }
+
+/// The most runtime events applied under one hold of the state's write lock: about 4 µs
+/// each, so a slice holds readers back well under a millisecond.
+const EVENT_SLICE: usize = 64;
 
 /// A pass that changed at least this many records is big: its commit takes milliseconds (about
 /// 25 µs a task record on the commit thread, BENCHMARKS.md), and every write staged behind it
@@ -304,14 +307,75 @@ fn purge(st: &mut State, cutoff: DateTime<Utc>, dirty: &mut BTreeSet<Key>) {
     }
 }
 
-/// Marks tasks to launch and to stop, and returns them for the runtime.
+/// Applies the runtime's events to the tasks, the log streams and the usage metrics.
+fn apply_events(
+    st: &mut State,
+    dirty: &mut BTreeSet<Key>,
+    events: &[RuntimeEvent],
+    now: DateTime<Utc>,
+    runs_containers: bool,
+) {
+    for e in events {
+        events::apply_runtime_event(&mut st.clusters, dirty, e);
+    }
+    if !runs_containers {
+        // Without containers nothing prints: say what the containers would have.
+        api::logs::record_runtime_events(st, dirty, events, now);
+    }
+    let now_ms = now.timestamp_millis();
+    for e in events {
+        if let RuntimeEvent::Usage {
+            task_id,
+            cpu_units,
+            memory_mib,
+        } = e
+        {
+            let cluster = st
+                .clusters
+                .iter()
+                .find(|(_, c)| c.tasks.contains_key(task_id.as_str()))
+                .map(|(n, _)| n.clone());
+            if let Some(cluster) = cluster {
+                dirty.extend(metrics::record_usage(
+                    st,
+                    &cluster,
+                    task_id,
+                    *cpu_units,
+                    *memory_mib,
+                    now.timestamp(),
+                ));
+            }
+        }
+        if let RuntimeEvent::Logs {
+            group,
+            stream,
+            lines,
+            ..
+        } = e
+        {
+            for (at, line) in lines {
+                api::logs::append(
+                    st,
+                    dirty,
+                    group,
+                    stream,
+                    at.timestamp_millis(),
+                    line.clone(),
+                    now_ms,
+                );
+            }
+        }
+    }
+}
+
+/// Marks tasks to launch and to stop; answers the tasks to launch (cluster and id) and to
+/// stop (id) for the runtime.
 fn collect_runtime_work(
     st: &mut State,
     dirty: &mut BTreeSet<Key>,
-    env: &crate::state::Env,
-    config: &crate::Config,
-) -> (Vec<Launch>, Vec<String>) {
-    let mut todo = Vec::new();
+) -> (Vec<(String, String)>, Vec<String>) {
+    let mut launches = Vec::new();
+    let mut stops = Vec::new();
     for c in st.clusters.values_mut() {
         // Only what changed since the last pass can need a launch or a stop.
         let mut ids = std::mem::take(&mut c.work);
@@ -319,51 +383,35 @@ fn collect_runtime_work(
             Key::Task(kc, id) if *kc == c.name => Some(id.clone()),
             _ => None,
         }));
-        for t in ids.iter().filter_map(|id| c.tasks.get(id)) {
+        for id in ids {
+            let Some(t) = c.tasks.get_mut(&id) else {
+                continue;
+            };
             if t.is_stopped() {
                 continue;
             }
             let launch = !t.with_runtime() && t.desired_status() == "RUNNING";
             let stop = t.with_runtime() && !t.stop_sent && t.desired_status() == "STOPPED";
-            if launch || stop {
-                todo.push((c.name.clone(), t.id().to_string(), launch));
+            if launch {
+                // A task created with its launch stored needs no write to be started; one
+                // stored before that rule does (before the runtime is asked). Its status does
+                // not change, so the instance tallies do not either.
+                let t = std::sync::Arc::make_mut(t);
+                t.unstarted = false;
+                if !std::mem::replace(&mut t.launched, true) {
+                    dirty.insert(Key::Task(c.name.clone(), id.clone()));
+                }
+                launches.push((c.name.clone(), id));
+            } else if stop {
+                let t = std::sync::Arc::make_mut(t);
+                let from = t.status();
+                t.stop_sent = true;
+                t.task.last_status = Some("STOPPING".into());
+                t.task.version = Some(t.task.version.unwrap_or(0) + 1);
+                c.retally(&id, from);
+                stops.push(id.clone());
+                dirty.insert(Key::Task(c.name.clone(), id));
             }
-        }
-    }
-    let mut launches = Vec::new();
-    let mut stops = Vec::new();
-    for (cluster, id, launch) in todo {
-        if launch {
-            let spec = st.clusters[&cluster]
-                .tasks
-                .get(&id)
-                .map(|t| launch::spec(st, env, config, &cluster, t));
-            if let Some(spec) = spec {
-                launches.push(spec);
-            }
-        }
-        let Some(c) = st.clusters.get_mut(&cluster) else {
-            continue;
-        };
-        let Some(t) = c.tasks.get_mut(&id).map(std::sync::Arc::make_mut) else {
-            continue;
-        };
-        let from = t.status();
-        // A task created with its launch stored needs no write to be started; one stored
-        // before that rule, or stopped, does (before the runtime is asked).
-        let write = if launch {
-            t.unstarted = false;
-            !std::mem::replace(&mut t.launched, true)
-        } else {
-            t.stop_sent = true;
-            t.task.last_status = Some("STOPPING".into());
-            t.task.version = Some(t.task.version.unwrap_or(0) + 1);
-            stops.push(id.clone());
-            true
-        };
-        c.retally(&id, from);
-        if write {
-            dirty.insert(Key::Task(cluster, id));
         }
     }
     (launches, stops)
