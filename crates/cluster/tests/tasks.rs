@@ -488,7 +488,11 @@ async fn a_pass_with_hundreds_of_events_applies_each_once() {
     );
     let mut arns = Vec::new();
     for _ in 0..20 {
-        let r = call(&c, "RunTask", json!({"taskDefinition": "tiny", "count": 10}));
+        let r = call(
+            &c,
+            "RunTask",
+            json!({"taskDefinition": "tiny", "count": 10}),
+        );
         assert_eq!(r["failures"], json!([]), "{r}");
         for t in r["tasks"].as_array().unwrap() {
             arns.push(t["taskArn"].as_str().unwrap().to_string());
