@@ -901,12 +901,14 @@ impl ClusterRec {
                     list.retain(|q| *q != p.port);
                 }
             }
-            let on = pl::instance_id(&info.container_instance_arn).to_string();
+            if let Some(set) = self
+                .on_instance
+                .get_mut(pl::instance_id(&info.container_instance_arn))
+            {
+                set.remove(id);
+            }
             if let Some(t) = self.tasks.get_mut(id) {
                 Arc::make_mut(t).info = None;
-            }
-            if let Some(set) = self.on_instance.get_mut(&on) {
-                set.remove(id);
             }
         } else {
             count(i, to);

@@ -76,22 +76,10 @@ impl Cluster {
         // is applied with the rest of the pass). Commits keep staging order, so waiting for the
         // pass's own commit below covers the slices too.
         let mut changed = 0;
-        let mut slices = events.chunks(EVENT_SLICE).peekable();
-        let mut last: &[RuntimeEvent] = &[];
-        while let Some(slice) = slices.next() {
-            if slices.peek().is_none() {
-                last = slice;
-                break;
-            }
-            let mut st = self.write();
-            let mut dirty = BTreeSet::new();
-            apply_events(
-                &mut st,
-                &mut dirty,
-                slice,
-                now,
-                self.inner.runtime.runs_containers(),
-            );
+        let mut slices = events.chunks(EVENT_SLICE);
+        let last = slices.next_back().unwrap_or_default();
+        for slice in slices {
+            let (mut st, mut dirty) = self.with_events(slice, now);
             unsettle(&mut st, &dirty);
             if !dirty.is_empty() {
                 st.meta.clock = now;
@@ -100,15 +88,7 @@ impl Cluster {
             changed += dirty.len();
             self.stage(&mut st, dirty);
         }
-        let mut st = self.write();
-        let mut dirty = BTreeSet::new();
-        apply_events(
-            &mut st,
-            &mut dirty,
-            last,
-            now,
-            self.inner.runtime.runs_containers(),
-        );
+        let (mut st, mut dirty) = self.with_events(last, now);
         api::autoscaling::tick(&mut api::Write {
             st: &mut st,
             dirty: &mut dirty,
@@ -171,6 +151,20 @@ impl Cluster {
             return None;
         }
         Some((launches, stops, changed))
+    }
+
+    /// Takes the state's write lock and applies `events` under it; answers the lock and the
+    /// records they changed.
+    fn with_events(
+        &self,
+        events: &[RuntimeEvent],
+        now: DateTime<Utc>,
+    ) -> (std::sync::RwLockWriteGuard<'_, State>, BTreeSet<Key>) {
+        let mut st = self.write();
+        let mut dirty = BTreeSet::new();
+        let runs_containers = self.inner.runtime.runs_containers();
+        apply_events(&mut st, &mut dirty, events, now, runs_containers);
+        (st, dirty)
     }
 
     /// Purges what is older than the retention, at most every `retention / 100` (between 1 s
