@@ -253,7 +253,12 @@ impl Cluster {
         let now = self.now();
         if api.is_read_only(action) {
             let st = self.read();
-            let r = api::Read { st: &st, env, now };
+            let r = api::Read {
+                st: &st,
+                env,
+                now,
+                views: &self.inner.views,
+            };
             return match api {
                 Api::AutoScaling => api::autoscaling::read(&r, action, body),
                 Api::Logs => api::logs::read(&r, action, body),

@@ -28,6 +28,7 @@ use std::thread::JoinHandle;
 use crate::changes::{self, ChangeFeed};
 use crate::state::{Key, State};
 use crate::store::Store;
+use crate::views::Views;
 
 /// One writer's changes.
 struct Batch {
@@ -98,12 +99,14 @@ fn write(state: &RwLock<State>) -> std::sync::RwLockWriteGuard<'_, State> {
 
 impl Committer {
     /// Starts the commit thread for `state`, writing to `store` and publishing to `feed`
-    /// (`seed` is the cluster's, for reloading the state after a failed commit).
+    /// (`seed` is the cluster's, for reloading the state after a failed commit, which forgets
+    /// every kept view in `views`).
     pub fn start(
         state: Arc<RwLock<State>>,
         store: Store,
         feed: ChangeFeed,
         seed: u64,
+        views: Arc<Views>,
     ) -> Committer {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
@@ -118,7 +121,7 @@ impl Committer {
             .name("berth-commit".into())
             .spawn({
                 let shared = shared.clone();
-                move || run(&shared, &state, &store, &feed, seed)
+                move || run(&shared, &state, &store, &feed, seed, &views)
             })
             .expect("spawn the commit thread");
         Committer {
@@ -199,7 +202,14 @@ impl Drop for Committer {
 }
 
 /// The commit loop: take what is staged, write it, fsync, publish, wake the waiters.
-fn run(shared: &Shared, state: &RwLock<State>, store: &Store, feed: &ChangeFeed, seed: u64) {
+fn run(
+    shared: &Shared,
+    state: &RwLock<State>,
+    store: &Store,
+    feed: &ChangeFeed,
+    seed: u64,
+    views: &Views,
+) {
     loop {
         let (batches, result) = {
             // The read lock first, then the queue: a writer stages under the write lock, so
@@ -269,7 +279,10 @@ fn run(shared: &Shared, state: &RwLock<State>, store: &Store, feed: &ChangeFeed,
                     fresh.keep_unstarted(&st);
                     Ok(fresh)
                 }) {
-                    Ok(fresh) => *st = fresh,
+                    Ok(fresh) => {
+                        *st = fresh;
+                        views.clear();
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "reload after a failed commit failed too")
                     }
@@ -298,7 +311,7 @@ mod tests {
     fn start(store: Store) -> (Arc<RwLock<State>>, Committer, ChangeFeed) {
         let state = Arc::new(RwLock::new(State::new(1, chrono::Utc::now())));
         let feed = ChangeFeed::default();
-        let c = Committer::start(state.clone(), store, feed.clone(), 1);
+        let c = Committer::start(state.clone(), store, feed.clone(), 1, Arc::default());
         (state, c, feed)
     }
 
@@ -425,6 +438,32 @@ mod tests {
             "memory does not run ahead of the store"
         );
         assert_eq!(feed.seq(), 1, "nothing published for the failed commit");
+    }
+
+    #[test]
+    fn a_reload_after_a_failed_commit_forgets_every_kept_view() {
+        let (store, fail) = flaky();
+        let state = Arc::new(RwLock::new(State::new(1, chrono::Utc::now())));
+        let views = Arc::new(Views::default());
+        let c = Committer::start(
+            state.clone(),
+            store,
+            ChangeFeed::default(),
+            1,
+            views.clone(),
+        );
+        put(&state, &c, "kept").unwrap();
+        views
+            .of("default")
+            .tasks
+            .get_or("t", || Ok::<_, ()>(b"{}".to_vec()))
+            .unwrap();
+        fail.store(true, Ordering::SeqCst);
+        assert_eq!(put(&state, &c, "lost"), Err(NotStored));
+        assert!(
+            views.kept("default").is_none(),
+            "made from a state that is gone"
+        );
     }
 
     #[test]

@@ -25,7 +25,9 @@
 //!   memory utilisation series the simulated runtime generates and what users push
 //!   ([`metrics`]), which also drive target-tracking policies.
 //! - No eventual consistency: reads see every acknowledged write (ECS documents lag; strong
-//!   consistency is allowed and easier to test against).
+//!   consistency is allowed and easier to test against). A DescribeTasks of many tasks
+//!   answered from the kept views beside a write in flight may show some before it and some
+//!   after it; none from before a write that was acknowledged.
 //!
 //! **Concurrency and durability.** State lives in memory behind one `RwLock`; reads share it,
 //! writes take it exclusively, mutate, and stage the changed keys for the group-commit thread
@@ -40,8 +42,9 @@
 //! feed ([`Cluster::changes`], [`changes`]), which the server streams to the dashboard.
 //! Writes do under the lock only what needs the state: a task definition is validated before,
 //! and large answers are written out after. Short reads are answered on the caller's async task
-//! when the lock is free at once, else on the blocking pool; DescribeTasks and DescribeServices
-//! serve kept serialised views ([`views`]).
+//! when the lock is free at once, else on the blocking pool. DescribeTasks and DescribeServices
+//! serve kept serialised views ([`views`]), without the state lock when the views hold every
+//! task or service asked for, so the reads clients poll most never wait for a write.
 #![warn(missing_docs)]
 
 mod api;
@@ -101,6 +104,8 @@ struct Inner {
     last_purge: std::sync::Mutex<Option<DateTime<Utc>>>,
     /// What every successful commit changed, for live views.
     changes: changes::ChangeFeed,
+    /// DescribeTasks' and DescribeServices' kept answers, read without the state lock.
+    views: Arc<views::Views>,
 }
 
 /// The embedded cluster: cheap to clone, shared by the server's handlers and the reconciler.
@@ -183,7 +188,14 @@ impl Cluster {
         );
         let state = Arc::new(RwLock::new(st));
         let feed = changes::ChangeFeed::default();
-        let committer = commit::Committer::start(state.clone(), store, feed.clone(), config.seed);
+        let views = Arc::new(views::Views::default());
+        let committer = commit::Committer::start(
+            state.clone(),
+            store,
+            feed.clone(),
+            config.seed,
+            views.clone(),
+        );
         Ok(Cluster {
             inner: Arc::new(Inner {
                 state,
@@ -195,6 +207,7 @@ impl Cluster {
                 tick: tokio::sync::Mutex::new(()),
                 last_purge: std::sync::Mutex::new(None),
                 changes: feed,
+                views,
             }),
         })
     }
@@ -255,6 +268,7 @@ impl Cluster {
                 st: &st,
                 env: &self.inner.env,
                 now: self.now(),
+                views: &self.inner.views,
             };
             return api::read(&r, action, body);
         }
@@ -288,16 +302,19 @@ impl Cluster {
     }
 
     /// [`Cluster::call_blocking`] with the answer as JSON bytes: what the server sends. The
-    /// most-read actions are written straight to bytes, without a `Value` in between.
+    /// most-read actions are written straight to bytes, without a `Value` in between, and
+    /// answered from the kept views without the state lock when those hold all of it.
     ///
     /// # Errors
     ///
     /// As [`Cluster::call_blocking`].
     pub fn call_json_blocking(&self, action: &str, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-        // Only the actions with a bytes path take the lock here; the rest go through
-        // `call_blocking` once.
-        if api::JSON_READS.contains(&action) {
-            return self.read_json(&self.read(), action, body);
+        if let Some(req) = api::json_read(action, body) {
+            let req = req?;
+            if let Some(answer) = self.kept_json(&req) {
+                return Ok(answer);
+            }
+            return api::answer_json(&self.reader(&self.read()), req);
         }
         if api::is_read_only(action) {
             return to_json(&self.call_blocking(action, body)?);
@@ -305,53 +322,83 @@ impl Cluster {
         self.write_call(action, body)?.into_json()
     }
 
-    /// A read-only action's answer as bytes from `st` (its bytes path when it has one).
-    fn read_json(&self, st: &State, action: &str, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-        let r = api::Read {
+    /// [`api::kept_json`]: the answer from the kept views alone, without the state lock. Debug
+    /// builds check it against the answer from the state when the lock is free, holding it
+    /// across both so no write can come between them.
+    fn kept_json(&self, req: &api::JsonRead) -> Option<Vec<u8>> {
+        #[cfg(debug_assertions)]
+        let st = self.try_read();
+        let answer = api::kept_json(&self.inner.views, req)?;
+        #[cfg(debug_assertions)]
+        if let Some(st) = st {
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            assert_eq!(
+                Some(text(&answer)),
+                api::answer_json(&self.reader(&st), req.clone())
+                    .ok()
+                    .map(|b| text(&b)),
+                "an answer from the kept views differs from the state's"
+            );
+        }
+        Some(answer)
+    }
+
+    /// What a read handler sees, over `st`.
+    fn reader<'a>(&'a self, st: &'a State) -> api::Read<'a> {
+        api::Read {
             st,
             env: &self.inner.env,
             now: self.now(),
-        };
+            views: &self.inner.views,
+        }
+    }
+
+    /// A read-only action's answer as bytes from `st` (its bytes path when it has one).
+    fn read_json(&self, st: &State, action: &str, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+        let r = self.reader(st);
         match api::read_json(&r, action, body) {
             Some(answer) => answer,
             None => to_json(&api::read(&r, action, body)?),
         }
     }
 
-    /// The answer to one of the short reads ([`api::INLINE_READS`]) on the calling thread, when
-    /// the state lock can be had at once: no writer holds it or waits for it. `None` sends the
-    /// call to the blocking pool.
-    fn try_read_json(&self, action: &str, body: &[u8]) -> Option<Result<Vec<u8>, AwsError>> {
-        if !api::INLINE_READS.contains(&action) {
-            return None;
+    /// The state's read lock when it can be had at once: no writer holds it or waits for it.
+    fn try_read(&self) -> Option<RwLockReadGuard<'_, State>> {
+        match self.inner.state.try_read() {
+            Ok(st) => Some(st),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
         }
-        let st = match self.inner.state.try_read() {
-            Ok(st) => st,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        };
-        Some(self.read_json(&st, action, body))
     }
 
-    /// [`Cluster::call_json_blocking`] on tokio's blocking pool; the short reads are answered
-    /// on the calling task when the state lock is free (the lock is held for tens of
-    /// microseconds, less than the hop to the pool and back costs).
+    /// [`Cluster::call_json_blocking`] on tokio's blocking pool. DescribeTasks and
+    /// DescribeServices are answered on the calling task from the kept views when they hold all
+    /// of it; they and the other short reads (ListTasks, ListServices, DescribeTaskDefinition)
+    /// are answered on it from the state when its lock is free at once (the lock is held for
+    /// tens of microseconds, less than the hop to the pool and back costs).
     ///
     /// # Errors
     ///
     /// As [`Cluster::call_blocking`].
     pub async fn call_json(&self, action: &str, body: Vec<u8>) -> Result<Vec<u8>, AwsError> {
-        if let Some(answer) = self.try_read_json(action, &body) {
-            return answer;
-        }
         let this = self.clone();
+        if let Some(req) = api::json_read(action, &body) {
+            let req = req?;
+            if let Some(answer) = self.kept_json(&req) {
+                return Ok(answer);
+            }
+            if let Some(st) = self.try_read() {
+                return api::answer_json(&self.reader(&st), req);
+            }
+            return blocking(move || api::answer_json(&this.reader(&this.read()), req)).await;
+        }
+        if api::INLINE_READS.contains(&action)
+            && let Some(st) = self.try_read()
+        {
+            return self.read_json(&st, action, &body);
+        }
         let action = action.to_string();
-        tokio::task::spawn_blocking(move || this.call_json_blocking(&action, &body))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "request handler panicked");
-                AwsError::new(ErrorCode::ServerException, "Internal error.")
-            })?
+        blocking(move || this.call_json_blocking(&action, &body)).await
     }
 
     /// [`Cluster::call_blocking`] on tokio's blocking pool.
@@ -362,12 +409,7 @@ impl Cluster {
     pub async fn call(&self, action: &str, body: Vec<u8>) -> Result<Value, AwsError> {
         let this = self.clone();
         let action = action.to_string();
-        tokio::task::spawn_blocking(move || this.call_blocking(&action, &body))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "request handler panicked");
-                AwsError::new(ErrorCode::ServerException, "Internal error.")
-            })?
+        blocking(move || this.call_blocking(&action, &body)).await
     }
 
     /// Stages the changed records for the commit thread; call it under the write lock, after
@@ -377,30 +419,38 @@ impl Cluster {
         if dirty.is_empty() {
             return self.inner.committer.staged();
         }
+        let views = &self.inner.views;
         for k in &dirty {
             let cluster = match k {
                 Key::Cluster(c) | Key::Task(c, _) | Key::Instance(c, _) | Key::Service(c, _) => c,
                 _ => continue,
             };
+            if let Key::Cluster(_) = k {
+                // Created again, deleted or changed: nothing kept from before stays.
+                views.forget_cluster(cluster);
+            }
             let Some(c) = st.clusters.get_mut(cluster) else {
                 continue;
             };
-            match k {
-                Key::Service(_, name) => c.service_views.forget(name),
+            let kept = views.kept(cluster);
+            match (k, &kept) {
+                (Key::Service(_, name), Some(v)) => v.services.forget(name),
                 // A task's view shows its instance's architecture.
-                Key::Instance(..) => c.views.clear(),
-                Key::Task(_, id) => {
-                    c.views.forget(id);
+                (Key::Instance(..), Some(v)) => v.tasks.clear(),
+                (Key::Task(_, id), _) => {
                     c.work.insert(id.clone());
-                    // A service's view counts its tasks; a task that is gone names no
-                    // service any more, so every service's view goes.
-                    match c.tasks.get(id) {
-                        Some(t) => {
-                            if let Some(s) = &t.service {
-                                c.service_views.forget(s);
+                    if let Some(v) = &kept {
+                        v.tasks.forget(id);
+                        // A service's view counts its tasks; a task that is gone names no
+                        // service any more, so every service's view goes.
+                        match c.tasks.get(id) {
+                            Some(t) => {
+                                if let Some(s) = &t.service {
+                                    v.services.forget(s);
+                                }
                             }
+                            None => v.services.clear(),
                         }
-                        None => c.service_views.clear(),
                     }
                 }
                 _ => {}
@@ -447,6 +497,7 @@ impl Cluster {
             &mut dirty,
         );
         *st = fresh;
+        self.inner.views.clear();
         let ticket = self.inner.committer.stage(dirty, Vec::new(), true);
         drop(st);
         self.inner
@@ -660,7 +711,107 @@ fn seed_default(
     dirty.insert(Key::Meta);
 }
 
+/// Runs `f` on tokio's blocking pool; a panic in it answers `ServerException`.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AwsError> + Send + 'static,
+) -> Result<T, AwsError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!(error = %e, "request handler panicked");
+        AwsError::new(ErrorCode::ServerException, "Internal error.")
+    })?
+}
+
 /// An answer's JSON bytes (`ServerException` if it cannot be written, which a `Value` cannot).
 fn to_json(value: &Value) -> Result<Vec<u8>, AwsError> {
     serde_json::to_vec(value).map_err(|e| AwsError::new(ErrorCode::ServerException, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn call(c: &Cluster, action: &str, body: Value) -> Value {
+        let bytes = c
+            .call_json_blocking(action, body.to_string().as_bytes())
+            .unwrap_or_else(|e| panic!("{action}: {e}"));
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// `action` on another thread while this one holds the state's write lock: its answer, or
+    /// `None` when it has not come within `wait`.
+    fn beside_a_writer(
+        c: &Cluster,
+        action: &'static str,
+        body: Value,
+        wait: Duration,
+    ) -> Option<Value> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let st = c.write();
+        let other = c.clone();
+        let t = std::thread::spawn(move || {
+            let _ = tx.send(call(&other, action, body));
+        });
+        let answer = rx.recv_timeout(wait).ok();
+        drop(st);
+        t.join().unwrap();
+        answer
+    }
+
+    #[tokio::test]
+    async fn kept_views_answer_while_a_writer_holds_the_state() {
+        let c = Cluster::open(Config {
+            clock: ClockMode::Manual,
+            ..Config::default()
+        })
+        .await
+        .unwrap();
+        call(
+            &c,
+            "RegisterTaskDefinition",
+            json!({"family": "web", "containerDefinitions": [
+                {"name": "app", "image": "nginx:1", "memory": 256, "essential": true}]}),
+        );
+        call(
+            &c,
+            "CreateService",
+            json!({"serviceName": "svc", "taskDefinition": "web", "desiredCount": 1}),
+        );
+        let run = call(&c, "RunTask", json!({"taskDefinition": "web", "count": 2}));
+        c.advance(5).await;
+        let arns = json!([run["tasks"][0]["taskArn"], run["tasks"][1]["taskArn"]]);
+        let tasks = json!({"tasks": arns});
+        let services = json!({"services": ["svc"]});
+        // The first reads keep the views; the same reads are then answered from them alone.
+        let described = call(&c, "DescribeTasks", tasks.clone());
+        let service = call(&c, "DescribeServices", services.clone());
+        let long = Duration::from_secs(10);
+        assert_eq!(
+            beside_a_writer(&c, "DescribeTasks", tasks.clone(), long),
+            Some(described)
+        );
+        assert_eq!(
+            beside_a_writer(&c, "DescribeServices", services, long),
+            Some(service)
+        );
+        // What the views do not hold waits for the writer, as every other read does.
+        let missing = json!({"tasks": [arns[0], "0123"]});
+        let short = Duration::from_millis(300);
+        assert_eq!(beside_a_writer(&c, "DescribeTasks", missing, short), None);
+        assert_eq!(beside_a_writer(&c, "ListTasks", json!({}), short), None);
+        // A change drops the views it makes stale before it is acknowledged.
+        call(&c, "StopTask", json!({"task": arns[0]}));
+        assert_eq!(
+            beside_a_writer(&c, "DescribeTasks", tasks.clone(), short),
+            None
+        );
+        let d = call(&c, "DescribeTasks", tasks.clone());
+        assert_eq!(d["tasks"][0]["desiredStatus"], "STOPPED");
+        assert_eq!(
+            beside_a_writer(&c, "DescribeTasks", tasks, long),
+            Some(d),
+            "kept again by the read after the change"
+        );
+    }
 }

@@ -178,12 +178,6 @@ pub struct ClusterRec {
     /// only; every task after a start): the pass looks at these, not at every task.
     #[serde(skip)]
     pub work: BTreeSet<String>,
-    /// Tasks' serialised DescribeTasks answers (memory only): see [`crate::views`].
-    #[serde(skip)]
-    pub views: crate::views::ViewCache,
-    /// Services' serialised DescribeServices answers (memory only): see [`crate::views`].
-    #[serde(skip)]
-    pub service_views: crate::views::ViewCache,
 }
 
 /// A cluster's placement state kept between RunTask calls, so a RunTask costs what it places

@@ -359,7 +359,11 @@ async fn answers_written_straight_to_bytes_equal_the_value_answers() {
             }
         }
     };
+    // Those every task or service of which is found are answered from the kept views from
+    // their second time on (see `same` twice below).
     let cases = [
+        ("DescribeTasks", json!({"tasks": arns[..3]})),
+        ("DescribeServices", json!({"services": ["svc"]})),
         ("DescribeTasks", json!({"tasks": arns})),
         ("DescribeTasks", json!({"tasks": arns, "include": ["TAGS"]})),
         ("DescribeTasks", json!({"tasks": []})),
@@ -375,6 +379,7 @@ async fn answers_written_straight_to_bytes_equal_the_value_answers() {
         ("ListTasks", json!({})),
     ];
     same(&c, &cases);
+    same(&c, &cases);
     // Cached views follow the changes: a stopped task, an instance's architecture.
     call(&c, "StopTask", json!({"task": arns[0], "reason": "bye"}));
     let instance =
@@ -385,6 +390,7 @@ async fn answers_written_straight_to_bytes_equal_the_value_answers() {
         json!({"attributes": [{"name": "ecs.cpu-architecture", "value": "arm64",
                                "targetType": "container-instance", "targetId": instance}]}),
     );
+    same(&c, &cases);
     same(&c, &cases);
     let d = call(&c, "DescribeTasks", json!({"tasks": [arns[0]]}));
     assert_eq!(d["tasks"][0]["desiredStatus"], "STOPPED");
@@ -520,4 +526,51 @@ async fn a_pass_with_hundreds_of_events_applies_each_once() {
     let ci = call(&c, "DescribeClusters", json!({}));
     assert_eq!(ci["clusters"][0]["runningTasksCount"], 200, "{ci}");
     assert_eq!(ci["clusters"][0]["pendingTasksCount"], 0, "{ci}");
+}
+
+/// The views DescribeTasks and DescribeServices answer from without the state lock go with what
+/// they were made from: a reset forgets them, and a deleted cluster answers
+/// `ClusterNotFoundException`, not what it held (created again, it shows its history again).
+#[tokio::test]
+async fn kept_views_go_with_a_reset_and_a_deleted_cluster() {
+    let c = cluster(None).await;
+    let json = |action: &str, body: serde_json::Value| {
+        c.call_json_blocking(action, body.to_string().as_bytes())
+            .map(|b| serde_json::from_slice::<serde_json::Value>(&b).unwrap())
+    };
+    register(&c, "web", "nginx:1");
+    call(&c, "CreateCluster", json!({"clusterName": "other"}));
+    let svc = json!({"cluster": "other", "services": ["svc"]});
+    call(
+        &c,
+        "CreateService",
+        json!({"cluster": "other", "serviceName": "svc", "taskDefinition": "web", "desiredCount": 0}),
+    );
+    call(
+        &c,
+        "DeleteService",
+        json!({"cluster": "other", "service": "svc"}),
+    );
+    c.advance(5).await;
+    for _ in 0..2 {
+        let d = json("DescribeServices", svc.clone()).unwrap();
+        assert_eq!(d["services"][0]["status"], "INACTIVE");
+    }
+    call(&c, "DeleteCluster", json!({"cluster": "other"}));
+    let e = json("DescribeServices", svc.clone()).unwrap_err();
+    assert_eq!(e.code, ErrorCode::ClusterNotFoundException);
+    call(&c, "CreateCluster", json!({"clusterName": "other"}));
+    let d = json("DescribeServices", svc).unwrap();
+    assert_eq!(d["services"][0]["status"], "INACTIVE");
+
+    let run = call(&c, "RunTask", json!({"taskDefinition": "web"}));
+    let tasks = json!({"tasks": [run["tasks"][0]["taskArn"]]});
+    for _ in 0..2 {
+        let d = json("DescribeTasks", tasks.clone()).unwrap();
+        assert_eq!(d["tasks"][0]["lastStatus"], "PROVISIONING");
+    }
+    c.reset().await.unwrap();
+    let d = json("DescribeTasks", tasks).unwrap();
+    assert_eq!(d["tasks"], json!([]));
+    assert_eq!(d["failures"][0]["reason"], "MISSING");
 }

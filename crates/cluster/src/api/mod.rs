@@ -44,6 +44,8 @@ pub(crate) struct Read<'a> {
     pub st: &'a State,
     pub env: &'a Env,
     pub now: DateTime<Utc>,
+    /// Where DescribeTasks and DescribeServices keep their answers.
+    pub views: &'a crate::views::Views,
 }
 
 /// What a write handler sees.
@@ -92,15 +94,67 @@ pub(crate) fn read_json(
     action: &str,
     body: &[u8],
 ) -> Option<Result<Vec<u8>, AwsError>> {
+    Some(json_read(action, body)?.and_then(|req| answer_json(r, req)))
+}
+
+/// A request of one of the reads [`read_json`] answers (DescribeTasks, DescribeServices), parsed once for both of its paths: the kept views
+/// without the state lock ([`kept_json`]), then the state.
+#[derive(Clone)]
+pub(crate) enum JsonRead {
+    Tasks(m::DescribeTasksRequest),
+    Services(m::DescribeServicesRequest),
+}
+
+/// `body` parsed as `action`'s request when [`read_json`] answers it; `None` for the others.
+pub(crate) fn json_read(action: &str, body: &[u8]) -> Option<Result<JsonRead, AwsError>> {
     Some(match action {
-        "DescribeTasks" => input(body).and_then(|req| tasks::describe_json(r, req)),
-        "DescribeServices" => input(body).and_then(|req| services::describe_json(r, req)),
+        "DescribeTasks" => input(body).map(JsonRead::Tasks),
+        "DescribeServices" => input(body).map(JsonRead::Services),
         _ => return None,
     })
 }
 
-/// The actions [`read_json`] answers.
-pub(crate) const JSON_READS: &[&str] = &["DescribeTasks", "DescribeServices"];
+/// The answer to `req` from the state (what [`read_json`] answers).
+pub(crate) fn answer_json(r: &Read<'_>, req: JsonRead) -> Result<Vec<u8>, AwsError> {
+    match req {
+        JsonRead::Tasks(req) => tasks::describe_json(r, req),
+        JsonRead::Services(req) => services::describe_json(r, req),
+    }
+}
+
+/// The answer to `req` from the kept views alone, without the state lock (see
+/// [`crate::views`]), when they hold all of it: its cluster has views kept, and every task or
+/// service it names has one, and it does not ask for tags. `None` sends it to the state, which
+/// answers everything else (errors and `failures` included), so both paths answer alike.
+pub(crate) fn kept_json(views: &crate::views::Views, req: &JsonRead) -> Option<Vec<u8>> {
+    let (cluster, names, limit, member, tags) = match req {
+        JsonRead::Tasks(r) => (
+            r.cluster.as_deref(),
+            r.tasks.as_deref(),
+            100,
+            "tasks",
+            r.include.iter().flatten().any(|f| f.as_str() == "TAGS"),
+        ),
+        JsonRead::Services(r) => (
+            r.cluster.as_deref(),
+            r.services.as_deref(),
+            10,
+            "services",
+            r.include.iter().flatten().any(|f| f.as_str() == "TAGS"),
+        ),
+    };
+    if tags {
+        return None;
+    }
+    let names = names.filter(|n| (1..=limit).contains(&n.len()))?;
+    let kept = views.kept(&cluster_name(cluster).ok()?)?;
+    let cache = match req {
+        JsonRead::Tasks(_) => &kept.tasks,
+        JsonRead::Services(_) => &kept.services,
+    };
+    let found = cache.all(names.iter().map(|n| last_segment(n)))?;
+    joined_json(member, &found, &[(); 0]).ok()
+}
 
 /// Reads whose work their request bounds (at most 100 tasks or 10 services, one task
 /// definition, a page of ARNs): short enough to answer on an async worker when the state lock

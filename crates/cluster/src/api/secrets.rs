@@ -1266,6 +1266,7 @@ mod tests {
                 st,
                 env: &env,
                 now: now(),
+                views: &Default::default(),
             };
             read(&r, action, &bytes)
         } else {

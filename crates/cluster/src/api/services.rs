@@ -751,12 +751,13 @@ pub(crate) fn describe_json(
     // Without tags, each service's view comes from the cluster's cache ([`crate::views`]).
     let mut found: Vec<std::sync::Arc<[u8]>> = Vec::with_capacity(wanted.len());
     let mut failures = Vec::new();
+    let views = r.views.of(&c.name);
     for s in &wanted {
         let name = last_segment(s);
         match c.services.get(name) {
             Some(rec) => {
                 let make = || super::out_json(&view(c, rec, false));
-                let bytes = c.service_views.get_or(name, make)?;
+                let bytes = views.services.get_or(name, make)?;
                 debug_assert_eq!(*bytes, *make()?, "the kept view of service {name} is stale");
                 found.push(bytes);
             }

@@ -858,6 +858,7 @@ mod tests {
                     st,
                     env: &env,
                     now: now(),
+                    views: &Default::default(),
                 },
                 action,
                 &bytes,

@@ -922,12 +922,21 @@ pub(crate) fn describe_json(
     r: &Read<'_>,
     req: m::DescribeTasksRequest,
 ) -> Result<Vec<u8>, AwsError> {
+    let views = std::cell::OnceCell::new();
     let (tasks, failures) = described(r, req, |c, t, with_tags| {
         let make = || super::out_json(&described_task(r.st, c, t, with_tags));
         if with_tags {
             return make().map(Into::into);
         }
-        c.views.get_or(t.id(), make)
+        let views = views.get_or_init(|| r.views.of(&c.name));
+        let bytes = views.tasks.get_or(t.id(), make)?;
+        debug_assert_eq!(
+            *bytes,
+            *make()?,
+            "the kept view of task {} is stale",
+            t.id()
+        );
+        Ok(bytes)
     })?;
     super::joined_json("tasks", &tasks, &failures)
 }
