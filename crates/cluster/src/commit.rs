@@ -130,8 +130,9 @@ impl Committer {
         }
     }
 
-    /// Queues the changed `keys` (and their change-feed entries) for the next commit; `clear`
-    /// forgets every stored record first. Call it while holding the state's write lock, after
+    /// Queues the changed `keys` (and their change-feed entries, which may name records changed
+    /// in memory only) for the next commit; `clear` forgets every stored record first. A batch
+    /// without keys is published in its turn without a transaction. Call it while holding the state's write lock, after
     /// the change. Returns the ticket to [`Committer::wait`] for.
     pub fn stage(&self, keys: BTreeSet<Key>, feed: Vec<changes::Change>, clear: bool) -> u64 {
         let mut q = self.shared.queue();
@@ -229,25 +230,32 @@ fn run(
             for b in &batches {
                 keys.extend(b.keys.iter());
             }
-            // Taken under the read lock (readers go on; writers wait, as the records must be
-            // this state's): a task as a second reference to it, any other record serialised
-            // (see `State::snapshot`). The tasks are serialised after the lock is let go, one
-            // at a time into the transaction, so even a pass that placed thousands of tasks
-            // holds the lock only for the references and never sits in memory twice.
-            let snapshots: Vec<_> = keys
-                .into_iter()
-                .map(|k| (k.encode(), st.snapshot(k)))
-                .collect();
-            drop(st);
-            let staged = store.stage(
-                clear,
-                snapshots.into_iter().map(|(k, s)| (k, s.into_record())),
-            );
-            (batches, staged.and_then(|t| t.commit()))
+            if keys.is_empty() && !clear {
+                // Only change-feed entries (changes kept in memory): nothing to write, and no
+                // fsync to wait for; they are published after the batches before them.
+                drop(st);
+                (batches, Ok(false))
+            } else {
+                // Taken under the read lock (readers go on; writers wait, as the records must be
+                // this state's): a task as a second reference to it, any other record serialised
+                // (see `State::snapshot`). The tasks are serialised after the lock is let go, one
+                // at a time into the transaction, so even a pass that placed thousands of tasks
+                // holds the lock only for the references and never sits in memory twice.
+                let snapshots: Vec<_> = keys
+                    .into_iter()
+                    .map(|k| (k.encode(), st.snapshot(k)))
+                    .collect();
+                drop(st);
+                let staged = store.stage(
+                    clear,
+                    snapshots.into_iter().map(|(k, s)| (k, s.into_record())),
+                );
+                (batches, staged.and_then(|t| t.commit()).map(|()| true))
+            }
         };
         let last = batches.last().map_or(0, |b| b.seq);
         match result {
-            Ok(()) => {
+            Ok(wrote) => {
                 for b in batches {
                     if b.clear {
                         feed.reset();
@@ -255,7 +263,9 @@ fn run(
                     feed.publish(b.feed);
                 }
                 let _q = shared.queue();
-                shared.commits.fetch_add(1, Ordering::AcqRel);
+                if wrote {
+                    shared.commits.fetch_add(1, Ordering::AcqRel);
+                }
                 shared.resolved.store(last, Ordering::Release);
                 shared.done.notify_all();
             }

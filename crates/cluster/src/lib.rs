@@ -10,7 +10,8 @@
 //! services at their desired count; the [`runtime::Runtime`] performs the starts and stops it
 //! decided and reports what happened as events. Every change is committed to an embedded redb
 //! database ([`store`]) before the call that made it returns, and everything is loaded back on
-//! start.
+//! start. The one change kept in memory until the task's next one is a task's PENDING: a
+//! restart starts a task stored PROVISIONING over just as one stored PENDING.
 //!
 //! **What it deliberately does not do, and why.**
 //! - No HTTP: the `berth` server owns transport, body limits and SigV4 (this crate takes an
@@ -416,11 +417,25 @@ impl Cluster {
     /// the change, then let the lock go and wait with [`Cluster::durable`]. With nothing
     /// changed, the ticket is the last one staged: what the writer read must be durable too.
     fn stage(&self, st: &mut State, dirty: BTreeSet<Key>) -> u64 {
-        if dirty.is_empty() {
+        self.stage_with_memory(st, dirty, BTreeSet::new())
+    }
+
+    /// [`Cluster::stage`] beside records changed in memory only (`memory`, the reconciler's
+    /// PENDING transitions): those count as changed for everything in memory (kept views,
+    /// placement state, the reconciler's work, the change feed) but are not written; each is
+    /// stored with its next staged change.
+    fn stage_with_memory(
+        &self,
+        st: &mut State,
+        dirty: BTreeSet<Key>,
+        mut memory: BTreeSet<Key>,
+    ) -> u64 {
+        memory.retain(|k| !dirty.contains(k));
+        if dirty.is_empty() && memory.is_empty() {
             return self.inner.committer.staged();
         }
         let views = &self.inner.views;
-        for k in &dirty {
+        for k in dirty.iter().chain(&memory) {
             let cluster = match k {
                 Key::Cluster(c) | Key::Task(c, _) | Key::Instance(c, _) | Key::Service(c, _) => c,
                 _ => continue,
@@ -460,7 +475,11 @@ impl Cluster {
             }
         }
         let env = &self.inner.env;
-        let feed = dirty.iter().filter_map(|k| change_of(env, k)).collect();
+        let feed = dirty
+            .iter()
+            .chain(&memory)
+            .filter_map(|k| change_of(env, k))
+            .collect();
         self.inner.committer.stage(dirty, feed, false)
     }
 

@@ -228,3 +228,52 @@ async fn a_task_is_stored_launched_when_created_and_started_after_a_restart_eith
         "its launch was stored"
     );
 }
+
+/// PENDING is shown and published at once but stored only with the task's next change: a
+/// restart in between finds the task as it was created, starts it over, and it runs.
+#[tokio::test]
+async fn pending_is_stored_with_the_next_change_and_a_restart_before_it_starts_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let stored_status = |id: &str| -> String {
+        let store = Store::open(Some(dir.path())).unwrap();
+        let (_, v) = store
+            .load()
+            .unwrap()
+            .into_iter()
+            .find(|(k, _)| k.starts_with("task/") && k.ends_with(&id[..20]))
+            .unwrap();
+        let rec: serde_json::Value = serde_json::from_slice(&v).unwrap();
+        rec["task"]["lastStatus"].as_str().unwrap().to_string()
+    };
+    let id;
+    {
+        let c = cluster(Some(dir.path())).await;
+        register(&c, "web", "nginx:1");
+        let r = call(&c, "RunTask", json!({"taskDefinition": "web"}));
+        let arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+        id = arn.rsplit('/').next().unwrap().to_string();
+        let seq = c.changes().seq();
+        c.advance(1).await;
+        let d = call(&c, "DescribeTasks", json!({"tasks": [&arn]}));
+        assert_eq!(d["tasks"][0]["lastStatus"], "PENDING", "{d}");
+        let feed = c.changes().since(seq).unwrap();
+        assert!(
+            feed.iter().any(|s| s.change.name == id),
+            "the dashboard hears of it: {feed:?}"
+        );
+    }
+    assert_eq!(stored_status(&id), "PROVISIONING");
+    {
+        let c = cluster(Some(dir.path())).await;
+        let d = call(&c, "DescribeTasks", json!({"tasks": [&id]}));
+        assert_eq!(d["tasks"][0]["lastStatus"], "PROVISIONING", "{d}");
+        c.advance(1).await;
+        let d = call(&c, "DescribeTasks", json!({"tasks": [&id]}));
+        assert_eq!(d["tasks"][0]["lastStatus"], "PENDING", "started over: {d}");
+        c.advance(3).await;
+        let d = call(&c, "DescribeTasks", json!({"tasks": [&id]}));
+        assert_eq!(d["tasks"][0]["lastStatus"], "RUNNING", "{d}");
+        assert!(d["tasks"][0]["pullStartedAt"].is_number(), "{d}");
+    }
+    assert_eq!(stored_status(&id), "RUNNING");
+}

@@ -79,16 +79,19 @@ impl Cluster {
         let mut slices = events.chunks(EVENT_SLICE);
         let last = slices.next_back().unwrap_or_default();
         for slice in slices {
-            let (mut st, mut dirty) = self.with_events(slice, now);
+            let (mut st, mut dirty, memory) = self.with_events(slice, now);
             unsettle(&mut st, &dirty);
+            unsettle(&mut st, &memory);
             if !dirty.is_empty() {
                 st.meta.clock = now;
                 dirty.insert(Key::Meta);
             }
-            changed += dirty.len();
-            self.stage(&mut st, dirty);
+            changed += dirty.len() + memory.len();
+            self.stage_with_memory(&mut st, dirty, memory);
         }
-        let (mut st, mut dirty) = self.with_events(last, now);
+        let (mut st, mut dirty, memory) = self.with_events(last, now);
+        unsettle(&mut st, &memory);
+        changed += memory.len();
         api::autoscaling::tick(&mut api::Write {
             st: &mut st,
             dirty: &mut dirty,
@@ -130,7 +133,7 @@ impl Cluster {
             dirty.insert(Key::Meta);
         }
         changed += dirty.len();
-        let ticket = self.stage(&mut st, dirty);
+        let ticket = self.stage_with_memory(&mut st, dirty, memory);
         drop(st);
         // What the runtime needs to start them, read after the write lock is let go (readers
         // go on beside it): the tasks are already marked as handed over, so no other pass or
@@ -153,18 +156,29 @@ impl Cluster {
         Some((launches, stops, changed))
     }
 
-    /// Takes the state's write lock and applies `events` under it; answers the lock and the
-    /// records they changed.
+    /// Takes the state's write lock and applies `events` under it; answers the lock, the
+    /// records they changed and the ones they changed in memory only (see `events`).
     fn with_events(
         &self,
         events: &[RuntimeEvent],
         now: DateTime<Utc>,
-    ) -> (std::sync::RwLockWriteGuard<'_, State>, BTreeSet<Key>) {
+    ) -> (
+        std::sync::RwLockWriteGuard<'_, State>,
+        BTreeSet<Key>,
+        BTreeSet<Key>,
+    ) {
         let mut st = self.write();
-        let mut dirty = BTreeSet::new();
+        let (mut dirty, mut memory) = (BTreeSet::new(), BTreeSet::new());
         let runs_containers = self.inner.runtime.runs_containers();
-        apply_events(&mut st, &mut dirty, events, now, runs_containers);
-        (st, dirty)
+        apply_events(
+            &mut st,
+            &mut dirty,
+            &mut memory,
+            events,
+            now,
+            runs_containers,
+        );
+        (st, dirty, memory)
     }
 
     /// Purges what is older than the retention, at most every `retention / 100` (between 1 s
@@ -305,12 +319,13 @@ fn purge(st: &mut State, cutoff: DateTime<Utc>, dirty: &mut BTreeSet<Key>) {
 fn apply_events(
     st: &mut State,
     dirty: &mut BTreeSet<Key>,
+    memory: &mut BTreeSet<Key>,
     events: &[RuntimeEvent],
     now: DateTime<Utc>,
     runs_containers: bool,
 ) {
     for e in events {
-        events::apply_runtime_event(&mut st.clusters, dirty, e);
+        events::apply_runtime_event(&mut st.clusters, dirty, memory, e);
     }
     if !runs_containers {
         // Without containers nothing prints: say what the containers would have.
