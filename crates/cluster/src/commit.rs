@@ -132,8 +132,8 @@ impl Committer {
 
     /// Queues the changed `keys` (and their change-feed entries, which may name records changed
     /// in memory only) for the next commit; `clear` forgets every stored record first. A batch
-    /// without keys is published in its turn without a transaction. Call it while holding the state's write lock, after
-    /// the change. Returns the ticket to [`Committer::wait`] for.
+    /// without keys is published in its turn without a transaction. Call it while holding the
+    /// state's write lock, after the change. Returns the ticket to [`Committer::wait`] for.
     pub fn stage(&self, keys: BTreeSet<Key>, feed: Vec<changes::Change>, clear: bool) -> u64 {
         let mut q = self.shared.queue();
         let seq = self.shared.staged.load(Ordering::Acquire) + 1;

@@ -382,7 +382,6 @@ impl Cluster {
     ///
     /// As [`Cluster::call_blocking`].
     pub async fn call_json(&self, action: &str, body: Vec<u8>) -> Result<Vec<u8>, AwsError> {
-        let this = self.clone();
         if let Some(req) = api::json_read(action, &body) {
             let req = req?;
             if let Some(answer) = self.kept_json(&req) {
@@ -391,6 +390,7 @@ impl Cluster {
             if let Some(st) = self.try_read() {
                 return api::answer_json(&self.reader(&st), req);
             }
+            let this = self.clone();
             return blocking(move || api::answer_json(&this.reader(&this.read()), req)).await;
         }
         if api::INLINE_READS.contains(&action)
@@ -398,6 +398,7 @@ impl Cluster {
         {
             return self.read_json(&st, action, &body);
         }
+        let this = self.clone();
         let action = action.to_string();
         blocking(move || this.call_json_blocking(&action, &body)).await
     }
@@ -778,6 +779,66 @@ mod tests {
         answer
     }
 
+    /// Registers `web` (a fixed host port), creates service `svc` with one task, runs two more
+    /// and lets them all start; answers the RunTask answer.
+    async fn service_and_two_tasks(c: &Cluster) -> Value {
+        call(
+            c,
+            "RegisterTaskDefinition",
+            json!({"family": "web", "containerDefinitions": [
+                {"name": "app", "image": "nginx:1", "memory": 256, "essential": true,
+                 "portMappings": [{"containerPort": 80, "hostPort": 8080}]}]}),
+        );
+        call(
+            c,
+            "CreateService",
+            json!({"serviceName": "svc", "taskDefinition": "web", "desiredCount": 1}),
+        );
+        let run = call(c, "RunTask", json!({"taskDefinition": "web", "count": 2}));
+        c.advance(5).await;
+        run
+    }
+
+    /// A store's tasks, parsed on every core and indexed in id order when it opens, are indexed
+    /// as the running cluster had them.
+    #[tokio::test]
+    async fn a_reopened_store_indexes_its_tasks_as_the_running_cluster_did() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: Some(dir.path().into()),
+            clock: ClockMode::Manual,
+            ..Config::default()
+        };
+        let indexes = |c: &ClusterRec| {
+            format!(
+                "{:?} {:?} {:?} {:?} {:?}",
+                c.tasks.keys().collect::<Vec<_>>(),
+                c.live,
+                // A running cluster keeps an instance's set once its last task left it.
+                c.on_instance
+                    .iter()
+                    .filter(|(_, ids)| !ids.is_empty())
+                    .collect::<Vec<_>>(),
+                c.services.values().map(|s| &s.tasks).collect::<Vec<_>>(),
+                c.instances.values().collect::<Vec<_>>(),
+            )
+        };
+        let before = {
+            let c = Cluster::open(config.clone()).await.unwrap();
+            let run = service_and_two_tasks(&c).await;
+            call(&c, "StopTask", json!({"task": run["tasks"][0]["taskArn"]}));
+            c.advance(2).await;
+            let st = c.read();
+            let cluster = &st.clusters["default"];
+            assert!(cluster.tasks.values().any(|t| t.is_stopped()));
+            assert!(cluster.tasks.values().any(|t| t.service.is_some()));
+            assert!(cluster.tasks.len() >= 3, "{}", cluster.tasks.len());
+            indexes(cluster)
+        };
+        let c = Cluster::open(config).await.unwrap();
+        assert_eq!(indexes(&c.read().clusters["default"]), before);
+    }
+
     #[tokio::test]
     async fn kept_views_answer_while_a_writer_holds_the_state() {
         let c = Cluster::open(Config {
@@ -786,19 +847,7 @@ mod tests {
         })
         .await
         .unwrap();
-        call(
-            &c,
-            "RegisterTaskDefinition",
-            json!({"family": "web", "containerDefinitions": [
-                {"name": "app", "image": "nginx:1", "memory": 256, "essential": true}]}),
-        );
-        call(
-            &c,
-            "CreateService",
-            json!({"serviceName": "svc", "taskDefinition": "web", "desiredCount": 1}),
-        );
-        let run = call(&c, "RunTask", json!({"taskDefinition": "web", "count": 2}));
-        c.advance(5).await;
+        let run = service_and_two_tasks(&c).await;
         let arns = json!([run["tasks"][0]["taskArn"], run["tasks"][1]["taskArn"]]);
         let tasks = json!({"tasks": arns});
         let services = json!({"services": ["svc"]});

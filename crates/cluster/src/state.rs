@@ -716,7 +716,7 @@ impl State {
         let mut tasks = parse_all::<Arc<TaskRec>>(raw_tasks, |k, v| parse(k, v).map(Arc::new))?;
         // The store holds tasks in time order and the maps by id, which starts at random: in
         // id order every insert below lands at the end of each map, not in a random place
-        // (100,000 tasks: ~0.3 s less to open).
+        // (100,000 tasks: ~0.1 s less to open, BENCHMARKS.md).
         tasks.sort_unstable_by(|(_, a), (_, b)| a.id().cmp(b.id()));
         let cluster_of = |key: &str| key.split('/').nth(1).unwrap_or_default().to_string();
         for (key, mut i) in instances {

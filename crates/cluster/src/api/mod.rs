@@ -97,8 +97,9 @@ pub(crate) fn read_json(
     Some(json_read(action, body)?.and_then(|req| answer_json(r, req)))
 }
 
-/// A request of one of the reads [`read_json`] answers (DescribeTasks, DescribeServices), parsed once for both of its paths: the kept views
-/// without the state lock ([`kept_json`]), then the state.
+/// A request of one of the reads [`read_json`] answers (DescribeTasks, DescribeServices),
+/// parsed once for both of its paths: the kept views without the state lock ([`kept_json`]),
+/// then the state.
 #[derive(Clone)]
 pub(crate) enum JsonRead {
     Tasks(m::DescribeTasksRequest),
