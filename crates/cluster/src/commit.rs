@@ -481,6 +481,8 @@ mod tests {
         use crate::state::{ClusterRec, TaskRec};
         let (store, fail) = flaky();
         let (state, c, _feed) = start(store);
+        // Task ids as the cluster makes them: 32 hex digits.
+        let (new, handed) = ("1".repeat(32), "2".repeat(32));
         let task = |id: &str, unstarted| TaskRec {
             task: berth_core::model::Task {
                 task_arn: Some(format!(
@@ -506,13 +508,13 @@ mod tests {
                 status: "ACTIVE".into(),
                 ..Default::default()
             };
-            cluster.insert_task(task("new", true));
-            cluster.insert_task(task("handed", false));
+            cluster.insert_task(task(&new, true));
+            cluster.insert_task(task(&handed, false));
             st.clusters.insert("default".into(), cluster);
             let keys = BTreeSet::from([
                 Key::Cluster("default".into()),
-                Key::Task("default".into(), "new".into()),
-                Key::Task("default".into(), "handed".into()),
+                Key::Task("default".into(), new.clone()),
+                Key::Task("default".into(), handed.clone()),
             ]);
             c.stage(keys, vec![], false)
         };
@@ -521,8 +523,11 @@ mod tests {
         assert_eq!(put(&state, &c, "lost"), Err(NotStored));
         let st = read(&state);
         let tasks = &st.clusters["default"].tasks;
-        assert!(tasks["new"].unstarted, "still to be handed to the runtime");
-        assert!(!tasks["handed"].unstarted, "the runtime has it");
-        assert!(st.clusters["default"].work.contains("new"));
+        assert!(
+            tasks.get(&new).unwrap().unstarted,
+            "still to be handed to the runtime"
+        );
+        assert!(!tasks.get(&handed).unwrap().unstarted, "the runtime has it");
+        assert!(st.clusters["default"].work.contains(&new));
     }
 }

@@ -64,6 +64,7 @@ mod reconciler;
 pub mod runtime;
 pub mod state;
 pub mod store;
+pub mod taskids;
 pub mod views;
 
 use std::collections::BTreeSet;
@@ -79,6 +80,7 @@ pub use config::{ClockMode, Config, InstanceSpec, SimTimings};
 use runtime::{Adopt, Runtime, SimRuntime};
 use state::{ClusterRec, Env, InstanceRec, Key, State};
 pub use store::{Store, StoreError};
+use taskids::TaskId;
 
 /// Why a cluster could not start or reset.
 #[derive(Debug, thiserror::Error)]
@@ -454,7 +456,7 @@ impl Cluster {
                 // A task's view shows its instance's architecture.
                 (Key::Instance(..), Some(v)) => v.tasks.clear(),
                 (Key::Task(_, id), _) => {
-                    c.work.insert(id.clone());
+                    c.work.extend(TaskId::parse(id));
                     if let Some(v) = &kept {
                         v.tasks.forget(id);
                         // A service's view counts its tasks; a task that is gone names no

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::store::StoreError;
+use crate::taskids::{AsTaskId, TaskId, TaskIds, Tasks};
 
 /// Region and account: what ARNs are made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,12 +156,13 @@ pub struct ClusterRec {
     /// every insert and keep empty slots of that size (RunTask alone: 10 % less CPU per call,
     /// 11-13 % more calls a second). An `Arc`, changed through `Arc::make_mut`: the commit
     /// thread takes a task as a second reference under the read lock instead of a deep copy,
-    /// and a change made while it still holds one copies the task then.
+    /// and a change made while it still holds one copies the task then. Keyed, like every
+    /// task index here, by [`TaskId`]: the id as a number held inline, not a `String`.
     #[serde(skip)]
-    pub tasks: BTreeMap<String, Arc<TaskRec>>,
+    pub tasks: Tasks,
     /// Ids of tasks whose desired status is RUNNING.
     #[serde(skip)]
-    pub live: BTreeSet<String>,
+    pub live: TaskIds,
     /// Services by name.
     #[serde(skip)]
     pub services: BTreeMap<String, ServiceRec>,
@@ -169,7 +171,7 @@ pub struct ClusterRec {
     pub instances: BTreeMap<String, InstanceRec>,
     /// Ids of the tasks that occupy each container instance (not STOPPED), by instance id.
     #[serde(skip)]
-    pub on_instance: BTreeMap<String, BTreeSet<String>>,
+    pub on_instance: BTreeMap<String, TaskIds>,
     /// RunTask's placement state for this cluster, kept across calls (memory only): see
     /// [`PlacementCache`].
     #[serde(skip)]
@@ -177,7 +179,7 @@ pub struct ClusterRec {
     /// Tasks added or changed since the reconciler last looked for launches and stops (memory
     /// only; every task after a start): the pass looks at these, not at every task.
     #[serde(skip)]
-    pub work: BTreeSet<String>,
+    pub work: TaskIds,
 }
 
 /// A cluster's placement state kept between RunTask calls, so a RunTask costs what it places
@@ -195,7 +197,7 @@ pub struct PlacementCache {
     /// The working state, equal to the cluster's as placement sees it.
     pub placer: pl::Placer,
     /// Ids of the tasks the placer counts (those with placement info).
-    pub tasks: std::collections::HashSet<String>,
+    pub tasks: std::collections::HashSet<TaskId>,
 }
 
 impl PlacementCache {
@@ -207,7 +209,7 @@ impl PlacementCache {
                 .tasks
                 .iter()
                 .filter(|(_, t)| t.info.is_some())
-                .map(|(id, _)| id.clone())
+                .map(|(id, _)| id)
                 .collect(),
         }
     }
@@ -343,7 +345,7 @@ pub struct ServiceRec {
     pub last_unplaced: Option<String>,
     /// Task ids of this service (index).
     #[serde(skip)]
-    pub tasks: BTreeSet<String>,
+    pub tasks: TaskIds,
     /// The last reconcile pass found nothing to do and nothing it reads has changed since:
     /// the reconciler skips the service until a change to the service, one of its tasks or a
     /// container instance of its cluster clears this (memory only; every service is looked at
@@ -600,7 +602,7 @@ impl State {
             for (id, _) in c.tasks.iter().filter(|(_, t)| t.unstarted) {
                 if let Some(t) = fresh.tasks.get_mut(id) {
                     Arc::make_mut(t).unstarted = true;
-                    fresh.work.insert(id.clone());
+                    fresh.work.insert(id);
                 }
             }
         }
@@ -733,6 +735,12 @@ impl State {
             }
         }
         let mut rekey = Vec::new();
+        if let Some((key, t)) = tasks.iter().find(|(_, t)| TaskId::parse(t.id()).is_none()) {
+            return Err(StoreError::TaskId {
+                key: key.clone(),
+                id: t.id().to_string(),
+            });
+        }
         for (key, t) in tasks {
             let cluster = cluster_of(&key);
             let current = Key::Task(cluster.clone(), t.id().to_string()).encode();
@@ -804,7 +812,7 @@ impl ClusterRec {
             Key::Instance(..) | Key::Cluster(_) => true,
             Key::Task(_, id) => {
                 let counted = self.tasks.get(id).is_some_and(|t| t.info.is_some());
-                counted != cache.tasks.contains(id)
+                counted != TaskId::parse(id).is_some_and(|k| cache.tasks.contains(&k))
             }
             _ => false,
         };
@@ -821,13 +829,22 @@ impl ClusterRec {
 
     /// [`ClusterRec::insert_task`] for a task already shared.
     pub fn insert_shared(&mut self, t: Arc<TaskRec>) {
-        let id = t.id().to_string();
-        self.work.insert(id.clone());
+        let Some(id) = TaskId::parse(t.id()) else {
+            // Every id the cluster makes parses, and a store with one that does not is refused
+            // when it opens.
+            debug_assert!(false, "task id {} is not 32 hex digits", t.id());
+            tracing::error!(
+                task = t.id(),
+                "not indexing a task whose id Berth does not make"
+            );
+            return;
+        };
+        self.work.insert(id);
         if t.desired_status() == "RUNNING" && !t.is_stopped() {
-            self.live.insert(id.clone());
+            self.live.insert(id);
         }
         if let Some(s) = t.service.as_ref().and_then(|s| self.services.get_mut(s)) {
-            s.tasks.insert(id.clone());
+            s.tasks.insert(id);
         }
         if let Some(info) = &t.info {
             let on = pl::instance_id(&info.container_instance_arn);
@@ -835,10 +852,17 @@ impl ClusterRec {
                 charge(i, info, t.status());
             }
             if !t.is_stopped() {
-                self.on_instance
-                    .entry(on.to_string())
-                    .or_default()
-                    .insert(id.clone());
+                match self.on_instance.get_mut(on) {
+                    Some(set) => {
+                        set.insert(id);
+                    }
+                    None => {
+                        self.on_instance
+                            .entry(on.to_string())
+                            .or_default()
+                            .insert(id);
+                    }
+                }
             }
         }
         self.tasks.insert(id, t);
@@ -873,7 +897,8 @@ impl ClusterRec {
     }
 
     /// Marks the instance accounting after a task's status changed from `from`.
-    pub fn retally(&mut self, id: &str, from: dp::TaskStatus) {
+    pub fn retally(&mut self, id: impl AsTaskId, from: dp::TaskStatus) {
+        let Some(id) = id.task_id() else { return };
         let Some(t) = self.tasks.get(id) else {
             return;
         };
@@ -967,6 +992,37 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_stored_task_with_an_id_berth_does_not_make_is_refused_by_name() {
+        let record = |id: &str| {
+            let arn = format!("arn:aws:ecs:us-east-1:000000000000:task/default/{id}");
+            serde_json::to_vec(&serde_json::json!({"task": {"taskArn": arn}})).unwrap()
+        };
+        let good = "0123456789abcdef0123456789abcdef";
+        let (st, _) = State::load(
+            vec![(format!("task/default/{good}"), record(good))],
+            1,
+            at("2026-01-01T00:00:00Z"),
+        )
+        .unwrap();
+        assert!(st.clusters.is_empty(), "no cluster record: nothing indexed");
+        let err = State::load(
+            vec![
+                (format!("task/default/{good}"), record(good)),
+                ("task/default/short".into(), record("short")),
+            ],
+            1,
+            at("2026-01-01T00:00:00Z"),
+        )
+        .map(|_| ())
+        .expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            "stored record task/default/short cannot be read: its task id \"short\" is not 32 \
+             lowercase hex digits"
+        );
     }
 
     #[test]

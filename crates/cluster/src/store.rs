@@ -41,6 +41,17 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// A stored task's id is not one Berth makes (32 lowercase hex digits), so the cluster
+    /// cannot index it.
+    #[error(
+        "stored record {key} cannot be read: its task id {id:?} is not 32 lowercase hex digits"
+    )]
+    TaskId {
+        /// The record key.
+        key: String,
+        /// The id it holds.
+        id: String,
+    },
 }
 
 fn dberr<E: Into<redb::Error>>(e: E) -> StoreError {

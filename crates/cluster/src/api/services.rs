@@ -3,8 +3,6 @@
 //! StopServiceDeployment. The per-service step that carries deployments out is the
 //! reconciler's (`reconciler::services`).
 
-use std::collections::BTreeSet;
-
 use berth_core::deploy as dp;
 use berth_core::model as m;
 use berth_core::placement as pl;
@@ -402,7 +400,7 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
         deploy: state,
         events: Vec::new(),
         last_unplaced: None,
-        tasks: BTreeSet::new(),
+        tasks: Default::default(),
         settled: false,
         metric_base: Some(desired),
         inactive_since: None,

@@ -17,6 +17,7 @@ use super::{
 #[cfg(debug_assertions)]
 use crate::state::View;
 use crate::state::{ClusterRec, Env, Key, PlacementCache, TaskDefRec, TaskRec};
+use crate::taskids::TaskId;
 
 /// Checks a capacity provider strategy: ≤20 items, known providers, base/weight ranges.
 pub(crate) fn check_strategy(
@@ -676,7 +677,7 @@ pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Answer, A
             && let Some(cache) = &mut placing
         {
             // The placer charged this task when it planned it.
-            cache.tasks.insert(id.clone());
+            cache.tasks.extend(TaskId::parse(&id));
         }
         c.insert_task(rec);
         w.dirty.insert(Key::Task(cluster.clone(), id));
@@ -843,7 +844,7 @@ pub(crate) fn stop(w: &mut Write<'_>, req: m::StopTaskRequest) -> Result<Value, 
     t.task.tags = Some(vec![]);
     let cluster = c.name.clone();
     let c = &w.st.clusters[&cluster];
-    let v = view(w.st, c, &c.tasks[&id]);
+    let v = view(w.st, c, c.tasks.get(&id).expect("the task was found above"));
     w.dirty.insert(Key::Task(cluster, id));
     out(json!({"task": v}))
 }
@@ -1015,7 +1016,7 @@ pub(crate) fn list(r: &Read<'_>, req: m::ListTasksRequest) -> Result<Value, AwsE
     let (arns, next) = match desired.as_str() {
         "PENDING" => (Vec::new(), None),
         "RUNNING" => {
-            let ids: Box<dyn Iterator<Item = &String>> = match (&service, &page.after) {
+            let ids: Box<dyn Iterator<Item = TaskId>> = match (&service, &page.after) {
                 (Some(s), _) => {
                     Box::new(c.services.get(s).into_iter().flat_map(|s| s.tasks.iter()))
                 }
@@ -1027,10 +1028,7 @@ pub(crate) fn list(r: &Read<'_>, req: m::ListTasksRequest) -> Result<Value, AwsE
                         .into_iter()
                         .flatten(),
                 ),
-                (None, Some(a)) => Box::new(c.live.range::<String, _>((
-                    std::ops::Bound::Excluded(a),
-                    std::ops::Bound::Unbounded,
-                ))),
+                (None, Some(a)) => c.live.after(a),
                 (None, None) => Box::new(c.live.iter()),
             };
             page.take(
@@ -1079,7 +1077,7 @@ pub(crate) fn get_protection(
     let mut failures = Vec::new();
     let wanted: Vec<String> = match req.tasks {
         Some(t) => t,
-        None => c.live.iter().cloned().collect(),
+        None => c.live.iter().map(|id| id.to_string()).collect(),
     };
     for w in wanted {
         match c.tasks.get(last_segment(&w)) {

@@ -22,6 +22,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::runtime::{Launch, RuntimeEvent};
 use crate::state::{Key, State};
+use crate::taskids::TaskId;
 use crate::{ClockMode, Cluster, api, launch, metrics, unsettle};
 
 impl Cluster {
@@ -389,11 +390,11 @@ fn collect_runtime_work(
         // Only what changed since the last pass can need a launch or a stop.
         let mut ids = std::mem::take(&mut c.work);
         ids.extend(dirty.iter().filter_map(|k| match k {
-            Key::Task(kc, id) if *kc == c.name => Some(id.clone()),
+            Key::Task(kc, id) if *kc == c.name => TaskId::parse(id),
             _ => None,
         }));
         for id in ids {
-            let Some(t) = c.tasks.get_mut(&id) else {
+            let Some(t) = c.tasks.get_mut(id) else {
                 continue;
             };
             if t.is_stopped() {
@@ -408,18 +409,18 @@ fn collect_runtime_work(
                 let t = std::sync::Arc::make_mut(t);
                 t.unstarted = false;
                 if !std::mem::replace(&mut t.launched, true) {
-                    dirty.insert(Key::Task(c.name.clone(), id.clone()));
+                    dirty.insert(Key::Task(c.name.clone(), id.to_string()));
                 }
-                launches.push((c.name.clone(), id));
+                launches.push((c.name.clone(), id.to_string()));
             } else if stop {
                 let t = std::sync::Arc::make_mut(t);
                 let from = t.status();
                 t.stop_sent = true;
                 t.task.last_status = Some("STOPPING".into());
                 t.task.version = Some(t.task.version.unwrap_or(0) + 1);
-                c.retally(&id, from);
-                stops.push(id.clone());
-                dirty.insert(Key::Task(c.name.clone(), id));
+                c.retally(id, from);
+                stops.push(id.to_string());
+                dirty.insert(Key::Task(c.name.clone(), id.to_string()));
             }
         }
     }

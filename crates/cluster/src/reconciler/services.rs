@@ -20,6 +20,7 @@ use crate::api::{
     ts, zone_of,
 };
 use crate::state::{ClusterRec, Env, Key, PlacementCache, ServiceRec, State, TaskDefRec};
+use crate::taskids::{TaskId, TaskIds};
 
 /// Service events kept per service (DescribeServices shows the newest 100).
 const EVENTS_KEPT: usize = 1000;
@@ -80,7 +81,7 @@ struct DaemonPass {
     /// Tasks to stop now, with the stopped reason.
     stops: Vec<(String, &'static str)>,
     /// Tasks left out of the scheduler step (stopping, or on instances that no longer qualify).
-    exclude: BTreeSet<String>,
+    exclude: TaskIds,
     /// Placement could not say (invalid constraints): the event to write.
     error: Option<String>,
     /// An eligible instance has no room: ECS's "unable to place" event for it.
@@ -111,7 +112,7 @@ fn daemon_pass(
     let mut gone: BTreeSet<String> = BTreeSet::new();
     for s in &plan.stop {
         let id = last_segment(&s.task.task_arn).to_string();
-        out.exclude.insert(id.clone());
+        out.exclude.extend(TaskId::parse(&id));
         let ci = pl::instance_id(&s.task.container_instance_arn);
         let (reason, defer) = match &s.reason {
             pl::DaemonStopReason::InstanceNotActive { .. } => {
@@ -149,7 +150,7 @@ fn daemon_pass(
         let Some(t) = c.tasks.get(id) else { continue };
         if t.is_stopped() || out.exclude.contains(id) {
             if t.is_stopped() {
-                out.exclude.insert(id.clone());
+                out.exclude.insert(id);
             }
             continue;
         }
@@ -232,10 +233,10 @@ pub(crate) fn reconcile_service(
             .iter()
             .filter(|id| {
                 c.tasks
-                    .get(*id)
+                    .get(id)
                     .is_some_and(|t| t.desired_status() == "RUNNING" && !t.is_stopped())
             })
-            .cloned()
+            .map(|id| id.to_string())
             .collect();
         let none_left = rec
             .tasks
@@ -353,7 +354,7 @@ pub(crate) fn reconcile_service(
                     .is_some_and(|ci| ci.ci.status != pl::InstanceStatus::Active)
             });
         if off {
-            draining.push(id.clone());
+            draining.push(id.to_string());
             snap.stop_requested = true;
         }
         snaps.push(snap);
@@ -542,7 +543,7 @@ pub(crate) fn reconcile_service(
             && let Some(cache) = placer.as_mut()
         {
             // The placer charged this task when it placed it.
-            cache.tasks.insert(start.task_id.clone());
+            cache.tasks.extend(TaskId::parse(&start.task_id));
         }
         c.insert_task(rec);
         dirty.insert(Key::Task(cluster.into(), start.task_id.clone()));
