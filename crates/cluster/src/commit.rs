@@ -282,12 +282,11 @@ fn run(
                 while q.failed.len() > 64 {
                     q.failed.pop_front();
                 }
-                match store.load().and_then(|r| {
-                    // Rewrites of old keys were committed when the cluster opened.
-                    let (mut fresh, _) = State::load(r, seed, st.meta.clock)?;
+                // Rewrites of old keys were committed when the cluster opened.
+                match State::open(store, seed, st.meta.clock).map(|(mut fresh, _)| {
                     fresh.metrics.measured = st.metrics.measured;
                     fresh.keep_unstarted(&st);
-                    Ok(fresh)
+                    fresh
                 }) {
                     Ok(fresh) => {
                         *st = fresh;

@@ -162,9 +162,8 @@ impl Cluster {
                 .unwrap_or(u32::MAX),
         };
         let t0 = std::time::Instant::now();
-        let records = store.load()?;
-        let fresh = records.is_empty();
-        let (mut st, rekey) = State::load(records, config.seed, clock.now())?;
+        let fresh = store.is_empty()?;
+        let (mut st, rekey) = State::open(&store, config.seed, clock.now())?;
         if !rekey.is_empty() {
             // One transaction: a record is never stored under both keys.
             store.commit(&rekey)?;
