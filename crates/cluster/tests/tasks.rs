@@ -125,6 +125,41 @@ async fn list_tasks_pages_over_more_than_100() {
     assert_eq!(all.len(), 250);
     let uniq: std::collections::BTreeSet<_> = all.iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(uniq.len(), 250);
+    // Every way ListTasks walks its tasks pages in id order, each task once: the STOPPED ones
+    // (all tasks), one instance's, and the live set with a small page.
+    let pages = |filter: serde_json::Value, size: i32| {
+        let mut all: Vec<String> = Vec::new();
+        let mut token = serde_json::Value::Null;
+        loop {
+            let mut req = filter.clone();
+            req["nextToken"] = token;
+            req["maxResults"] = json!(size);
+            let l = call(&c, "ListTasks", req);
+            let page = l["taskArns"].as_array().unwrap();
+            assert!(page.len() <= size as usize);
+            all.extend(page.iter().map(|a| a.as_str().unwrap().to_string()));
+            token = l["nextToken"].clone();
+            if token.is_null() {
+                return all;
+            }
+        }
+    };
+    let id = |arn: &String| arn.rsplit('/').next().unwrap().to_string();
+    let in_order = |arns: &[String]| arns.windows(2).all(|w| id(&w[0]) < id(&w[1]));
+    let live = pages(json!({}), 7);
+    assert_eq!(live.len(), 250);
+    assert!(in_order(&live));
+    for arn in &live[..30] {
+        call(&c, "StopTask", json!({"task": arn}));
+    }
+    let stopped = pages(json!({"desiredStatus": "STOPPED"}), 7);
+    assert_eq!(stopped, live[..30].to_vec());
+    let d = call(&c, "DescribeTasks", json!({"tasks": [live[40]]}));
+    let instance = d["tasks"][0]["containerInstanceArn"].clone();
+    let one = pages(json!({"containerInstance": instance}), 3);
+    let whole = call(&c, "ListTasks", json!({"containerInstance": instance}));
+    assert_eq!(json!(one), whole["taskArns"]);
+    assert!(one.len() > 3 && in_order(&one), "{one:?}");
     let e = err(&c, "ListTasks", json!({"nextToken": "zz"}));
     assert_eq!(e.code, ErrorCode::InvalidParameterException);
 }
