@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use berth_core::model as m;
 
@@ -23,7 +24,7 @@ use crate::state::{Env, State, TaskRec};
 pub(crate) fn spec(st: &State, env: &Env, config: &Config, cluster: &str, t: &TaskRec) -> Launch {
     let data_dir = config.data_dir.as_deref();
     let arn = t.task.task_definition_arn.as_deref().unwrap_or_default();
-    let Some(td) = api::resolve_task_definition(st, arn).map(|r| &r.td) else {
+    let Some(rec) = api::resolve_task_definition(st, arn) else {
         return Launch {
             task_id: t.id().to_string(),
             cluster: cluster.to_string(),
@@ -33,6 +34,7 @@ pub(crate) fn spec(st: &State, env: &Env, config: &Config, cluster: &str, t: &Ta
             ..Launch::default()
         };
     };
+    let td = &rec.td;
     let task_id = t.id().to_string();
     let overrides: Vec<&m::ContainerOverride> = t
         .task
@@ -42,29 +44,29 @@ pub(crate) fn spec(st: &State, env: &Env, config: &Config, cluster: &str, t: &Ta
         .map(|v| v.iter().collect())
         .unwrap_or_default();
     let mut refusal = None;
-    let containers = td
-        .container_definitions
+    let containers = rec
+        .containers()
         .iter()
-        .flatten()
         .enumerate()
         .map(|(index, cd)| {
             let name = cd.name.clone().unwrap_or_default();
             let over = overrides
                 .iter()
                 .find(|o| o.name.as_deref() == Some(name.as_str()));
+            // The revision's definition, shared, unless an override changes it.
             let mut def = cd.clone();
             if let Some(o) = over {
                 if o.command.is_some() {
-                    def.command = o.command.clone();
+                    Arc::make_mut(&mut def).command = o.command.clone();
                 }
                 if o.cpu.is_some() {
-                    def.cpu = o.cpu;
+                    Arc::make_mut(&mut def).cpu = o.cpu;
                 }
                 if o.memory.is_some() {
-                    def.memory = o.memory;
+                    Arc::make_mut(&mut def).memory = o.memory;
                 }
                 if o.memory_reservation.is_some() {
-                    def.memory_reservation = o.memory_reservation;
+                    Arc::make_mut(&mut def).memory_reservation = o.memory_reservation;
                 }
             }
             let environment = match environment(st, env, data_dir, cd, over.copied()) {

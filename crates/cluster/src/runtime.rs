@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use berth_core::placement::SplitMix64;
 use chrono::{DateTime, Duration, Utc};
@@ -35,7 +35,7 @@ pub struct ContainerLaunch {
     pub health_check: bool,
     /// The container's definition as registered, with the task's container overrides
     /// (`command`, `cpu`, `memory`, `memoryReservation`) already applied.
-    pub definition: m::ContainerDefinition,
+    pub definition: Arc<m::ContainerDefinition>,
     /// The final environment, in ECS's precedence: secrets > `environment` (overrides and the
     /// injected `ECS_*`/`AWS_*` variables included) > environment files in order.
     pub environment: Vec<(String, String)>,

@@ -371,6 +371,34 @@ pub struct TaskDefRec {
     /// Its tags.
     #[serde(default)]
     pub tags: Vec<m::Tag>,
+    /// Its container definitions, shared by the launches of its tasks (memory only, made on
+    /// first use: a revision's containers never change, and a definition is a kilobyte before
+    /// its strings, copied for every task launched or re-adopted otherwise).
+    #[serde(skip)]
+    pub shared: std::sync::OnceLock<Vec<Arc<m::ContainerDefinition>>>,
+}
+
+impl TaskDefRec {
+    /// A revision as registered.
+    pub fn new(td: m::TaskDefinition, tags: Vec<m::Tag>) -> TaskDefRec {
+        TaskDefRec {
+            td,
+            tags,
+            shared: Default::default(),
+        }
+    }
+
+    /// Its container definitions, shared (see [`TaskDefRec::shared`]).
+    pub fn containers(&self) -> &[Arc<m::ContainerDefinition>] {
+        self.shared.get_or_init(|| {
+            self.td
+                .container_definitions
+                .iter()
+                .flatten()
+                .map(|cd| Arc::new(cd.clone()))
+                .collect()
+        })
+    }
 }
 
 /// Counters and the random source; stored so ids never repeat across restarts.

@@ -83,10 +83,7 @@ pub(crate) fn register(w: &mut Write<'_>, p: Prepared) -> Result<Answer, AwsErro
     td.revision = Some(revision as i32);
     td.registered_at = Some(ts(w.now));
     td.registered_by = Some(format!("arn:aws:iam::{}:root", w.env.account));
-    let rec = TaskDefRec {
-        td: td.clone(),
-        tags: tags.clone(),
-    };
+    let rec = TaskDefRec::new(td.clone(), tags.clone());
     w.st.families.entry(family.clone()).or_default().push(rec);
     w.dirty.insert(Key::TaskDef(family, revision));
     Ok(Answer::TaskDefinition {

@@ -1180,7 +1180,7 @@ mod tests {
                     image: c.image.clone().unwrap_or_default(),
                     essential: c.essential.unwrap_or(true),
                     health_check: c.health_check.is_some(),
-                    definition: c.clone(),
+                    definition: c.clone().into(),
                     environment: c
                         .environment
                         .iter()
@@ -1452,7 +1452,7 @@ mod tests {
     #[test]
     fn labels_override_docker_labels() {
         let mut l = launch(&td("085"));
-        let def = &mut l.containers[0].definition;
+        let def = std::sync::Arc::make_mut(&mut l.containers[0].definition);
         let user = def.docker_labels.get_or_insert_with(BTreeMap::new);
         user.insert("com.amazonaws.ecs.cluster".into(), "theirs".into());
         user.insert(LABEL_INSTANCE.into(), "theirs".into());
@@ -1591,7 +1591,7 @@ mod tests {
         let l = Launch {
             containers: vec![ContainerLaunch {
                 name: "x".into(),
-                definition: def,
+                definition: def.into(),
                 ..ContainerLaunch::default()
             }],
             ..Launch::default()
