@@ -526,44 +526,6 @@ pub struct State {
     pub parameters: BTreeMap<String, ParamRec>,
 }
 
-/// Parses records on every core (in key order); the first error wins.
-fn parse_all<T: Send>(
-    raw: Vec<(String, Vec<u8>)>,
-    parse: fn(&str, &[u8]) -> Result<T, StoreError>,
-) -> Result<Vec<(String, T)>, StoreError> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    if threads == 1 || raw.len() < 10_000 {
-        return raw
-            .into_iter()
-            .map(|(k, v)| Ok((k.clone(), parse(&k, &v)?)))
-            .collect();
-    }
-    let chunk = raw.len().div_ceil(threads);
-    let parsed: Vec<Result<Vec<(String, T)>, StoreError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = raw
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(k, v)| Ok((k.clone(), parse(k, v)?)))
-                        .collect::<Result<Vec<_>, StoreError>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a parser thread panicked"))
-            .collect()
-    });
-    let mut out = Vec::with_capacity(raw.len());
-    for part in parsed {
-        out.extend(part?);
-    }
-    Ok(out)
-}
-
 /// A stored record read back as its kind.
 fn parse<T: for<'de> Deserialize<'de>>(key: &str, v: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(v).map_err(|source| StoreError::Corrupt {
@@ -697,7 +659,7 @@ impl State {
         Self::assemble(split.others, split.parsed, seed, now)
     }
 
-    /// [`State::load`] of `records` and of tasks already parsed (`parsed`, key order).
+    /// [`State::load`] of `records` and of tasks already parsed (`parsed`).
     fn assemble(
         records: Vec<(String, Vec<u8>)>,
         parsed: Vec<(String, Arc<TaskRec>)>,
@@ -705,7 +667,7 @@ impl State {
         now: DateTime<Utc>,
     ) -> Result<(Self, Vec<crate::store::Change>), StoreError> {
         let mut st = State::new(seed, now);
-        let mut raw_tasks: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut tasks = parsed;
         let mut services = Vec::new();
         let mut instances = Vec::new();
         for (key, value) in records {
@@ -721,8 +683,11 @@ impl State {
                     let family = t.td.family.clone().unwrap_or_default();
                     st.families.entry(family).or_default().push(t);
                 }
-                // Parsed below, on every core: tasks are most of a big store.
-                "task" => raw_tasks.push((key, value)),
+                // A cluster opening reads them on two threads instead (`State::open`).
+                "task" => {
+                    let t = parse(&key, &value).map(Arc::new)?;
+                    tasks.push((key, t));
+                }
                 "service" => services.push((key.clone(), parse::<ServiceRec>(&key, &value)?)),
                 "instance" => instances.push((key.clone(), parse::<InstanceRec>(&key, &value)?)),
                 "meta" => st.meta = parse(&key, &value)?,
@@ -769,13 +734,21 @@ impl State {
             }
         }
         st.logs.finish_load();
-        // Each parsed on a parser thread straight into the memory the cluster keeps it in.
-        let mut tasks = parse_all::<Arc<TaskRec>>(raw_tasks, |k, v| parse(k, v).map(Arc::new))?;
-        tasks.extend(parsed);
-        // The store holds tasks in time order and the maps by id, which starts at random: in
-        // id order every insert below lands at the end of each map, not in a random place
-        // (100,000 tasks: ~0.1 s less to open, BENCHMARKS.md).
-        tasks.sort_unstable_by(|(_, a), (_, b)| a.id().cmp(b.id()));
+        // Each id is read once: refused here if it is not one Berth makes, then the key the
+        // tasks are sorted by. The store holds tasks in time order and the maps by id, which
+        // starts at random: in id order every insert below lands at the end of each map, not
+        // in a random place (100,000 tasks: ~0.1 s less to open, BENCHMARKS.md).
+        let mut tasks = tasks
+            .into_iter()
+            .map(|(key, t)| match TaskId::parse(t.id()) {
+                Some(id) => Ok((id, key, t)),
+                None => Err(StoreError::TaskId {
+                    id: t.id().to_string(),
+                    key,
+                }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        tasks.sort_unstable_by_key(|(id, _, _)| *id);
         let cluster_of = |key: &str| key.split('/').nth(1).unwrap_or_default().to_string();
         for (key, mut i) in instances {
             i.ci.remaining_resources = i.ci.registered_resources;
@@ -791,13 +764,7 @@ impl State {
             }
         }
         let mut rekey = Vec::new();
-        if let Some((key, t)) = tasks.iter().find(|(_, t)| TaskId::parse(t.id()).is_none()) {
-            return Err(StoreError::TaskId {
-                key: key.clone(),
-                id: t.id().to_string(),
-            });
-        }
-        for (key, t) in tasks {
+        for (_, key, t) in tasks {
             let cluster = cluster_of(&key);
             let current = Key::Task(cluster.clone(), t.id().to_string()).encode();
             if current != key {

@@ -182,11 +182,6 @@ impl TaskIds {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-
-    /// Takes every id out, leaving the set empty.
-    pub fn take(&mut self) -> TaskIds {
-        std::mem::take(self)
-    }
 }
 
 impl<'a> IntoIterator for &'a TaskIds {
