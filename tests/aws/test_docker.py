@@ -481,7 +481,7 @@ def test_essential_container_exit_stops_the_task(berth):
         "exit3",
         [
             ctr("side", SLEEP, essential=False),
-            ctr("main", ["sh", "-c", "sleep 1; exit 3"]),
+            ctr("main", ["sh", "-c", "echo giving up; sleep 1; exit 3"]),
         ],
     )
     arn = b.run("exit3")
@@ -493,6 +493,15 @@ def test_essential_container_exit_stops_the_task(berth):
     # The other container was stopped for it (sleep as PID 1 ignores SIGTERM: SIGKILL after 2 s).
     assert cs["side"]["lastStatus"] == "STOPPED" and cs["side"]["exitCode"] in (137, 143), cs["side"]
     assert not task_containers(arn, running_only=True)
+    # What someone debugging the crash does next: the containers stay for the cleanup wait (3 h
+    # by default, as the agent keeps them), so the runtimeId the real AWS CLI shows leads to the
+    # exited container and its output.
+    [cli_task] = b.cli("ecs", "describe-tasks", "--tasks", arn)["tasks"]
+    main = next(c for c in cli_task["containers"] if c["name"] == "main")
+    state = docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", main["runtimeId"]).strip()
+    assert state == "exited 3", state
+    logs = subprocess.run(["docker", "logs", main["runtimeId"]], capture_output=True, text=True, timeout=30)
+    assert "giving up" in logs.stdout, logs
 
 
 def test_depends_on_success_orders_starts(berth):
@@ -827,9 +836,10 @@ def test_host_access_accepted_with_allow_host_access(berth):
 
     # A privileged task is accepted and its container created privileged. Whether it can start
     # depends on the machine: an unprivileged engine, e.g. inside a virtual machine's container,
-    # cannot apply the capabilities, the task stops with CannotStartContainerError and its
-    # container is removed at once, often before a poll sees it. The engine's own error is then
-    # the evidence: the same image and command start unprivileged (the task above).
+    # cannot apply the capabilities, the task stops with CannotStartContainerError; its
+    # container stays for the cleanup wait, but the poll below accepts the task's own error too.
+    # The engine's own error is then the evidence: the same image and command start
+    # unprivileged (the task above).
     _register_host_access(b, "priv", HOST_ACCESS["privileged"])
     arn = b.run("priv")
 

@@ -15,13 +15,17 @@ use crate::support::call;
 const IMAGE: &str = "berth-test/busybox:latest";
 
 async fn docker_cluster(dir: &std::path::Path, instance: &str) -> Option<Cluster> {
-    docker_cluster_with(dir, instance).await.map(|(c, _)| c)
+    docker_cluster_with(dir, instance, None)
+        .await
+        .map(|(c, _)| c)
 }
 
-/// The cluster and its background reconciler (abort it to let the cluster go).
+/// The cluster and its background reconciler (abort it to let the cluster go); a stopped
+/// task's containers stay `cleanup_wait` (the runtime's default when `None`).
 async fn docker_cluster_with(
     dir: &std::path::Path,
     instance: &str,
+    cleanup_wait: Option<Duration>,
 ) -> Option<(Cluster, tokio::task::JoinHandle<()>)> {
     let rt = match DockerRuntime::connect(instance).await {
         Ok(rt) => rt,
@@ -34,6 +38,9 @@ async fn docker_cluster_with(
             return None;
         }
     };
+    if let Some(wait) = cleanup_wait {
+        rt.set_cleanup_wait(wait);
+    }
     let rt: Arc<dyn Runtime> = Arc::new(rt);
     let c = Cluster::open_with_runtime(
         Config {
@@ -78,26 +85,28 @@ impl Drop for Cleanup {
 }
 
 fn cleanup(instance: &str) {
-    let out = std::process::Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=dev.berth.instance={instance}"),
-        ])
-        .output();
-    if let Ok(out) = out {
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        if !ids.is_empty() {
-            let _ = std::process::Command::new("docker")
-                .args(["rm", "-f"])
-                .args(&ids)
-                .output();
-        }
+    let ids = containers(&format!("label=dev.berth.instance={instance}"), true);
+    if !ids.is_empty() {
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f"])
+            .args(&ids)
+            .output();
     }
+}
+
+/// Ids of the containers matching `filter` (`label=…`): running ones, or all with `all`.
+fn containers(filter: &str, all: bool) -> Vec<String> {
+    let flags = if all { "-aq" } else { "-q" };
+    std::process::Command::new("docker")
+        .args(["ps", flags, "--filter", filter])
+        .output()
+        .map(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -268,7 +277,7 @@ async fn a_missing_image_fails_the_task_and_a_restart_re_adopts_running_containe
     let dir = tempfile::tempdir().unwrap();
     let instance = instance_id("adopt");
     let _cleanup = Cleanup(instance.clone());
-    let Some((c, reconciler)) = docker_cluster_with(dir.path(), &instance).await else {
+    let Some((c, reconciler)) = docker_cluster_with(dir.path(), &instance, None).await else {
         return;
     };
     call(
@@ -305,23 +314,142 @@ async fn a_missing_image_fails_the_task_and_a_restart_re_adopts_running_containe
     let t = task(&c, &arn);
     assert_eq!(t["lastStatus"], "RUNNING", "{t:#}");
     assert_eq!(t["containers"][0]["runtimeId"], id.as_str());
-    let out = std::process::Command::new("docker")
-        .args([
-            "ps",
-            "-q",
-            "--filter",
-            &format!("label=dev.berth.instance={instance}"),
-        ])
-        .output()
-        .unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .count(),
+        containers(&format!("label=dev.berth.instance={instance}"), false).len(),
         1
     );
     // The adopted task still stops.
     call(&c, "StopTask", json!({"task": arn}));
     let t = wait_for(&c, &arn, "STOPPED", |t| t["lastStatus"] == "STOPPED").await;
     assert_eq!(t["stopCode"], "UserInitiated");
+}
+
+/// `docker inspect -f FORMAT ID`, or `None` when the container does not exist.
+fn inspect(id: &str, format: &str) -> Option<String> {
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "-f", format, id])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_tasks_containers_stay_for_the_cleanup_wait_also_across_a_restart() {
+    const WAIT: Duration = Duration::from_secs(8);
+    let dir = tempfile::tempdir().unwrap();
+    let instance = instance_id("cleanup");
+    let _cleanup = Cleanup(instance.clone());
+    let Some((c, reconciler)) = docker_cluster_with(dir.path(), &instance, Some(WAIT)).await else {
+        return;
+    };
+    // awsvpc, so there is a pause container too, publishing a port.
+    call(
+        &c,
+        "RegisterTaskDefinition",
+        json!({"family": "crash", "networkMode": "awsvpc", "containerDefinitions": [{
+            "name": "main", "image": IMAGE, "memory": 32,
+            "command": ["sh", "-c", "echo about to fail; sleep 1; exit 3"],
+            "portMappings": [{"containerPort": 8080}]
+        }]}),
+    );
+    let run_crash = |c: &Cluster| {
+        call(
+            c,
+            "RunTask",
+            json!({"taskDefinition": "crash", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}}),
+        )["tasks"][0]["taskArn"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let arn = run_crash(&c);
+    let t = wait_for(&c, &arn, "STOPPED", |t| t["lastStatus"] == "STOPPED").await;
+    let stopped = Instant::now();
+    assert_eq!(t["containers"][0]["exitCode"], 3, "{t:#}");
+    let id = t["containers"][0]["runtimeId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let port = t["containers"][0]["networkBindings"][0]["hostPort"]
+        .as_i64()
+        .unwrap() as u16;
+    // Still there, exited with its code, its output readable, as the agent leaves it.
+    assert_eq!(
+        inspect(&id, "{{.State.Status}} {{.State.ExitCode}}").as_deref(),
+        Some("exited 3")
+    );
+    let logs = std::process::Command::new("docker")
+        .args(["logs", &id])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&logs.stdout).contains("about to fail"),
+        "{logs:?}"
+    );
+    // Nothing of the task runs any more: the pause container is stopped and the port is free.
+    let of_instance = format!("label=dev.berth.instance={instance}");
+    assert_eq!(containers(&of_instance, false), Vec::<String>::new());
+    std::net::TcpListener::bind(("127.0.0.1", port)).expect("the task's host port is free");
+    let of_task = format!(
+        "label=dev.berth.task-id={}",
+        arn.rsplit('/').next().unwrap()
+    );
+    assert_eq!(
+        containers(&of_task, true).len(),
+        2,
+        "the container and its pause container are kept"
+    );
+
+    // Berth restarts before the wait is over: the new one keeps them for the rest of it.
+    reconciler.abort();
+    let _ = reconciler.await;
+    drop(c);
+    let (c, reconciler) = docker_cluster_with(dir.path(), &instance, Some(WAIT))
+        .await
+        .unwrap();
+    assert!(
+        inspect(&id, "{{.State.Status}}").is_some(),
+        "removed too early"
+    );
+    let deadline = stopped + WAIT + Duration::from_secs(20);
+    while inspect(&id, "{{.State.Status}}").is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "still there {:?} after it stopped",
+            stopped.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // FinishedAt is the engine's clock, the test's `stopped` a poll later: a second of slack.
+    assert!(
+        stopped.elapsed() + Duration::from_secs(1) >= WAIT,
+        "removed after {:?}, before the wait of {WAIT:?}",
+        stopped.elapsed()
+    );
+    assert_eq!(
+        containers(&of_task, true),
+        Vec::<String>::new(),
+        "the pause container went too"
+    );
+
+    // With no wait, they go as the task stops.
+    reconciler.abort();
+    let _ = reconciler.await;
+    drop(c);
+    let (c, _reconciler) = docker_cluster_with(dir.path(), &instance, Some(Duration::ZERO))
+        .await
+        .unwrap();
+    let arn = run_crash(&c);
+    let t = wait_for(&c, &arn, "STOPPED", |t| t["lastStatus"] == "STOPPED").await;
+    let id = t["containers"][0]["runtimeId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while inspect(&id, "{{.State.Status}}").is_some() {
+        assert!(Instant::now() < deadline, "kept with no cleanup wait");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -203,6 +203,11 @@ struct ServeArgs {
     /// counts as healthy (ECS: 40). Lower it to make local deployments complete faster.
     #[arg(long, default_value_t = 40, value_name = "SECONDS")]
     task_healthy_after: u32,
+    /// Docker runtime: how long a stopped task's containers stay on the engine, exited, for
+    /// `docker logs` and `docker inspect` (the ECS agent's ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION,
+    /// 3h), e.g. `10m`; `0` removes them at once.
+    #[arg(long, default_value = "3h", value_parser = parse_duration)]
+    task_cleanup_wait: std::time::Duration,
 }
 
 /// Parses `7d`, `24h`, `90m`, `45s` and sums like `1h30m` (a bare number is seconds).
@@ -337,6 +342,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         audit_retention: args.audit_retention,
         poll_interval: args.poll_interval,
         runtime: args.runtime,
+        task_cleanup_wait: args.task_cleanup_wait,
         cluster: config,
     };
     match rt.block_on(berth_server::serve::serve(options)) {

@@ -58,12 +58,17 @@ fn instance_id(data_dir: Option<&Path>) -> Result<String, String> {
     }
 }
 
-/// Opens the embedded cluster with the chosen runtime, saying which one runs tasks.
+/// Opens the embedded cluster with the chosen runtime, saying which one runs tasks; with
+/// Docker, a stopped task's containers stay `cleanup_wait` before they are removed.
 ///
 /// # Errors
 ///
 /// `--runtime docker` without an engine that answers; the cluster's own errors.
-pub async fn open_cluster(choice: RuntimeChoice, config: &Config) -> Result<Cluster, String> {
+pub async fn open_cluster(
+    choice: RuntimeChoice,
+    cleanup_wait: std::time::Duration,
+    config: &Config,
+) -> Result<Cluster, String> {
     let mut config = config.clone();
     let config = &mut config;
     let docker = match choice {
@@ -73,7 +78,10 @@ pub async fn open_cluster(choice: RuntimeChoice, config: &Config) -> Result<Clus
             // Containers keep their metadata URL across restarts: the key is as stable as the id.
             config.metadata_key = id.clone();
             match DockerRuntime::connect(&id).await {
-                Ok(d) => Some(d),
+                Ok(d) => {
+                    d.set_cleanup_wait(cleanup_wait);
+                    Some(d)
+                }
                 Err(e) if choice == RuntimeChoice::Docker => {
                     return Err(format!(
                         "--runtime docker: {e} (start dockerd, or set DOCKER_HOST; --runtime sim runs without Docker)"
@@ -136,12 +144,20 @@ pub async fn open_cluster(choice: RuntimeChoice, config: &Config) -> Result<Clus
     } else {
         "host access refused (--allow-host-access)"
     };
+    let kept = if cleanup_wait.is_zero() {
+        "stopped tasks' containers removed at once".to_string()
+    } else {
+        format!(
+            "stopped tasks' containers kept {} (--task-cleanup-wait)",
+            humantime_short(cleanup_wait)
+        )
+    };
     match &tmds {
         Some((_, addr)) => eprintln!(
-            "berth: runtime docker (containers on the local Docker engine, ports on 127.0.0.1, {host_access}); task metadata on http://{addr}"
+            "berth: runtime docker (containers on the local Docker engine, ports on 127.0.0.1, {host_access}, {kept}); task metadata on http://{addr}"
         ),
         None => eprintln!(
-            "berth: runtime docker (containers on the local Docker engine, ports on 127.0.0.1, {host_access})"
+            "berth: runtime docker (containers on the local Docker engine, ports on 127.0.0.1, {host_access}, {kept})"
         ),
     }
     if let Some((listener, _)) = tmds {
@@ -153,6 +169,22 @@ pub async fn open_cluster(choice: RuntimeChoice, config: &Config) -> Result<Clus
         });
     }
     Ok(cluster)
+}
+
+/// `3h`, `1h30m`, `90s`: a duration as `--task-cleanup-wait` takes it (whole seconds).
+fn humantime_short(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
+    let mut out = String::new();
+    for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if out.is_empty() {
+        out = format!("{}ms", d.as_millis());
+    }
+    out
 }
 
 /// SIGINT or SIGTERM.
@@ -181,5 +213,15 @@ mod tests {
         let m = instance_id(None).unwrap();
         assert!(m.starts_with("mem-"));
         assert_ne!(m, instance_id(None).unwrap());
+    }
+
+    #[test]
+    fn a_cleanup_wait_is_said_as_it_is_written() {
+        use std::time::Duration;
+        assert_eq!(humantime_short(Duration::from_secs(3 * 3600)), "3h");
+        assert_eq!(humantime_short(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(humantime_short(Duration::from_secs(3661)), "1h1m1s");
+        assert_eq!(humantime_short(Duration::from_secs(90)), "1m30s");
+        assert_eq!(humantime_short(Duration::from_millis(250)), "250ms");
     }
 }

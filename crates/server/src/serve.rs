@@ -1104,6 +1104,8 @@ pub struct ServeOptions {
     pub poll_interval: Duration,
     /// Where the embedded cluster's tasks run.
     pub runtime: crate::runtime::RuntimeChoice,
+    /// Docker runtime: how long a stopped task's containers stay.
+    pub task_cleanup_wait: Duration,
 }
 
 /// The credentials file's path.
@@ -1158,7 +1160,8 @@ pub async fn serve(o: ServeOptions) -> Result<(), String> {
     let policy = Policy::new(&o.allow, &o.deny, o.read_only)?;
     let (backend, upstream): (Arc<dyn Backend>, Option<Arc<Upstream>>) = match &o.upstream {
         None => {
-            let cluster = crate::runtime::open_cluster(o.runtime, &o.cluster).await?;
+            let cluster =
+                crate::runtime::open_cluster(o.runtime, o.task_cleanup_wait, &o.cluster).await?;
             cluster.spawn_reconciler();
             (Arc::new(cluster), None)
         }

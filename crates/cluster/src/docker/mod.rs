@@ -10,6 +10,11 @@
 //! observes leaves as [`RuntimeEvent`]s the reconciler drains with [`Runtime::events`].
 //! Containers carry ECS's `com.amazonaws.ecs.*` labels and Berth's `dev.berth.*` labels, so a
 //! restarted Berth re-adopts them ([`Runtime::adopt`]) and removes the ones it no longer owns.
+//! A stopped task's containers stay on the engine, exited, for the cleanup wait
+//! ([`DockerRuntime::set_cleanup_wait`], 3 h by default as the agent's
+//! `ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION`), so `docker logs` and `docker inspect` still show
+//! what happened; then they are removed with their volumes, also across restarts (the wait
+//! counts from the containers' `FinishedAt`).
 //!
 //! It does not decide anything about tasks (the reconciler does), does not render container
 //! configuration (see [`spec`]) and never publishes a port on anything but 127.0.0.1.
@@ -50,6 +55,10 @@ pub const PAUSE_IMAGE: &str = "berth/pause:1";
 /// How long a pull may take before the task fails to start.
 const PULL_TIMEOUT: StdDuration = StdDuration::from_secs(300);
 
+/// How long a stopped task's containers stay before they are removed: the agent's default
+/// `ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION`.
+pub const DEFAULT_CLEANUP_WAIT: StdDuration = StdDuration::from_secs(3 * 3600);
+
 #[derive(Debug)]
 enum Msg {
     /// Stop every container (the task's desired status is STOPPED).
@@ -64,6 +73,8 @@ struct Shared {
     docker: Docker,
     instance: String,
     metadata_url: OnceLock<String>,
+    /// How long a stopped task's containers stay ([`DEFAULT_CLEANUP_WAIT`] when unset).
+    cleanup_wait: OnceLock<StdDuration>,
     ports: ports::HostPorts,
     queue: Mutex<Vec<RuntimeEvent>>,
     /// Task id → its driver's mailbox.
@@ -90,6 +101,42 @@ impl Shared {
             .filters(&filters)
             .build();
         self.docker.list_containers(Some(opts)).await
+    }
+
+    async fn inspect(&self, id: &str) -> Result<ContainerInspectResponse, bollard::errors::Error> {
+        self.docker
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+    }
+
+    fn cleanup_wait(&self) -> StdDuration {
+        self.cleanup_wait
+            .get()
+            .copied()
+            .unwrap_or(DEFAULT_CLEANUP_WAIT)
+    }
+
+    /// Removes the containers `ids` (and their anonymous volumes) `after` from now: at once
+    /// when it is zero, else from a timer that gives up when this runtime is gone. A timer
+    /// lost that way, or with the process, is made up for by the next [`Runtime::adopt`].
+    async fn remove_after(self: &Arc<Self>, ids: Vec<String>, after: StdDuration) {
+        if ids.is_empty() {
+            return;
+        }
+        if after.is_zero() {
+            remove_containers(&self.docker, &ids).await;
+            return;
+        }
+        let this = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            if let Some(s) = this.upgrade() {
+                remove_containers(&s.docker, &ids).await;
+            }
+        });
     }
 
     fn push(&self, e: RuntimeEvent) {
@@ -137,6 +184,7 @@ impl DockerRuntime {
             docker,
             instance: instance.to_string(),
             metadata_url: OnceLock::new(),
+            cleanup_wait: OnceLock::new(),
             ports: ports::HostPorts::new(),
             queue: Mutex::new(Vec::new()),
             tasks: Mutex::new(HashMap::new()),
@@ -181,21 +229,35 @@ impl DockerRuntime {
     /// Removes every container (and task volume) this Berth instance owns: what a Berth
     /// without a data directory does when it stops, since nothing could re-adopt them.
     pub async fn remove_everything(&self) {
-        for c in self.shared.owned().await.unwrap_or_default() {
-            if let Some(id) = c.id {
-                let opts = RemoveContainerOptionsBuilder::default()
-                    .force(true)
-                    .v(true)
-                    .build();
-                let _ = self.shared.docker.remove_container(&id, Some(opts)).await;
-            }
-        }
+        let ids: Vec<String> = (self.shared.owned().await.unwrap_or_default())
+            .into_iter()
+            .filter_map(|c| c.id)
+            .collect();
+        remove_containers(&self.shared.docker, &ids).await;
+    }
+
+    /// How long a stopped task's containers stay on the engine before they are removed (zero:
+    /// at once); set once, before the first task starts. [`DEFAULT_CLEANUP_WAIT`] otherwise.
+    pub fn set_cleanup_wait(&self, wait: StdDuration) {
+        let _ = self.shared.cleanup_wait.set(wait);
     }
 
     /// Where containers find the task metadata endpoint (`http://ADDR:PORT`); set once, before
     /// the first task starts.
     pub fn set_metadata_url(&self, url: String) {
         let _ = self.shared.metadata_url.set(url);
+    }
+}
+
+/// Removes containers with their anonymous volumes, whatever state they are in; one that is
+/// already gone is no error.
+async fn remove_containers(docker: &Docker, ids: &[String]) {
+    for id in ids {
+        let opts = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        let _ = docker.remove_container(id, Some(opts)).await;
     }
 }
 
@@ -682,13 +744,7 @@ impl Driver {
     }
 
     async fn inspect(&self, id: &str) -> Result<ContainerInspectResponse, bollard::errors::Error> {
-        self.shared
-            .docker
-            .inspect_container(
-                id,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
-            .await
+        self.shared.inspect(id).await
     }
 
     /// Streams container `i`'s output into its `awslogs` stream.
@@ -1040,29 +1096,33 @@ impl Driver {
             .find(|c| c.launch.essential)
             .and_then(|c| c.exit_code)
             .unwrap_or(0);
+        // The pause container outlives the others: stopped before the task is reported
+        // STOPPED, so nothing of a stopped task runs or holds a port while it is kept.
+        if let Some(pause) = &self.pause {
+            let opts = StopContainerOptionsBuilder::default().t(0).build();
+            let _ = self.shared.docker.stop_container(pause, Some(opts)).await;
+        }
         self.shared.push(RuntimeEvent::Stopped {
             task_id: self.task_id(),
             at: Utc::now(),
             exit_code,
         });
-        self.remove_all().await;
+        let wait = self.shared.cleanup_wait();
+        self.remove_all(wait).await;
     }
 
-    async fn remove_all(&mut self) {
+    /// Removes the task's containers, the pause container included, `after` from now.
+    async fn remove_all(&mut self, after: StdDuration) {
         let ids: Vec<String> = self
             .ctrs
             .iter()
             .filter_map(|c| c.id.clone())
             .chain(self.pause.clone())
             .collect();
-        for id in ids {
-            let opts = RemoveContainerOptionsBuilder::default()
-                .force(true)
-                .v(true)
-                .build();
-            let _ = self.shared.docker.remove_container(&id, Some(opts)).await;
-            lock(&self.shared.owners).remove(&id);
+        for id in &ids {
+            lock(&self.shared.owners).remove(id);
         }
+        self.shared.remove_after(ids, after).await;
     }
 
     /// Runs the task to its end.
@@ -1089,7 +1149,8 @@ impl Driver {
             if self.launch.network_mode == "awsvpc"
                 && let Err(reason) = self.start_pause().await
             {
-                self.remove_all().await;
+                // Nothing of the task ran: nothing to look at later.
+                self.remove_all(StdDuration::ZERO).await;
                 return self.finish_failed(reason).await;
             }
         }
@@ -1419,29 +1480,49 @@ impl Runtime for DockerRuntime {
             }
             let wanted: std::collections::HashSet<String> =
                 tasks.iter().map(|a| a.launch.task_id.clone()).collect();
-            // Containers of tasks the cluster no longer runs: orphans, removed.
+            // Containers of tasks the cluster no longer runs: a stopped task's, kept until the
+            // cleanup wait has passed since they exited; any that still runs (Berth stopped
+            // before it could stop them) goes at once with the rest of its task's.
+            let mut orphans: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for (task, id) in all_ids {
                 if !wanted.contains(&task) {
-                    let opts = RemoveContainerOptionsBuilder::default()
-                        .force(true)
-                        .v(true)
-                        .build();
-                    let _ = self.shared.docker.remove_container(&id, Some(opts)).await;
+                    orphans.entry(task).or_default().push(id);
                 }
+            }
+            let wait = self.shared.cleanup_wait();
+            for ids in orphans.into_values() {
+                // When the task's last container exited (or was created, for one that never
+                // ran: Docker's FinishedAt is then year 1).
+                let mut finished: Option<DateTime<Utc>> = None;
+                let mut running = false;
+                for id in &ids {
+                    let Ok(info) = self.shared.inspect(id).await else {
+                        continue;
+                    };
+                    let state = info.state.unwrap_or_default();
+                    running |= state.running == Some(true);
+                    let at = [state.finished_at, info.created]
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|t| DateTime::parse_from_rfc3339(&t).ok())
+                        .map(|t| t.with_timezone(&Utc))
+                        .find(|t| t.timestamp() > 0);
+                    finished = finished.max(at);
+                }
+                let left = match finished {
+                    Some(at) if !running => at
+                        .checked_add_signed(Duration::from_std(wait).unwrap_or(Duration::MAX))
+                        .map_or(wait, |end| (end - Utc::now()).to_std().unwrap_or_default()),
+                    _ => StdDuration::ZERO,
+                };
+                self.shared.remove_after(ids, left).await;
             }
             for a in tasks {
                 let mut adopted = by_task.remove(&a.launch.task_id).unwrap_or_default();
                 adopted.running = a.running;
                 adopted.stopping = a.stopping;
                 if let Some(pause) = &adopted.pause
-                    && let Ok(info) = self
-                        .shared
-                        .docker
-                        .inspect_container(
-                            pause,
-                            None::<bollard::query_parameters::InspectContainerOptions>,
-                        )
-                        .await
+                    && let Ok(info) = self.shared.inspect(pause).await
                 {
                     adopted.ports = pause::pause_ports(&a.launch, &info);
                 }
