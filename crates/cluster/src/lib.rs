@@ -815,11 +815,7 @@ mod tests {
                 "{:?} {:?} {:?} {:?} {:?}",
                 c.tasks.keys().collect::<Vec<_>>(),
                 c.live,
-                // A running cluster keeps an instance's set once its last task left it.
-                c.on_instance
-                    .iter()
-                    .filter(|(_, ids)| !ids.is_empty())
-                    .collect::<Vec<_>>(),
+                c.on_instance,
                 c.services.values().map(|s| &s.tasks).collect::<Vec<_>>(),
                 c.instances.values().collect::<Vec<_>>(),
             )

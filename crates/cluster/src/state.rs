@@ -902,12 +902,20 @@ impl ClusterRec {
             s.tasks.remove(id);
         }
         if let Some(info) = &t.info {
-            let on = pl::instance_id(&info.container_instance_arn);
-            if let Some(set) = self.on_instance.get_mut(on) {
-                set.remove(id);
-            }
+            self.leave_instance(pl::instance_id(&info.container_instance_arn), id);
         }
         true
+    }
+
+    /// Takes task `id` off its instance's set, and the set off the map once it is empty (an
+    /// instance that is deregistered leaves nothing behind).
+    fn leave_instance(&mut self, instance_id: &str, id: impl AsTaskId) {
+        if let Some(set) = self.on_instance.get_mut(instance_id) {
+            set.remove(id);
+            if set.is_empty() {
+                self.on_instance.remove(instance_id);
+            }
+        }
     }
 
     /// The tasks that occupy a container instance (not STOPPED), by id.
@@ -952,12 +960,8 @@ impl ClusterRec {
                     list.retain(|q| *q != p.port);
                 }
             }
-            if let Some(set) = self
-                .on_instance
-                .get_mut(pl::instance_id(&info.container_instance_arn))
-            {
-                set.remove(id);
-            }
+            let on = pl::instance_id(&info.container_instance_arn).to_string();
+            self.leave_instance(&on, id);
             if let Some(t) = self.tasks.get_mut(id) {
                 Arc::make_mut(t).info = None;
             }
