@@ -307,7 +307,8 @@ struct Sim {
 }
 
 /// A deterministic runtime: tasks move through their lifecycle on the cluster's clock with
-/// [`SimTimings`], and faults are injected on request.
+/// [`SimTimings`], and faults are injected on request. A launch with a `refusal` fails to start
+/// with it, as under Docker.
 #[derive(Debug)]
 pub struct SimRuntime {
     timings: SimTimings,
@@ -394,7 +395,18 @@ impl Runtime for SimRuntime {
                 at: pending_at,
             },
         );
-        if s.fail_next > 0 {
+        if let Some(reason) = launch.refusal {
+            // What the Docker runtime reports too: the task never gets to its containers (a
+            // secret that does not resolve, an environment file that cannot be read …).
+            s.push(
+                running_at,
+                RuntimeEvent::StartFailed {
+                    task_id: id.clone(),
+                    at: running_at,
+                    reason,
+                },
+            );
+        } else if s.fail_next > 0 {
             s.fail_next -= 1;
             let image = launch
                 .containers

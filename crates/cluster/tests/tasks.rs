@@ -609,3 +609,50 @@ async fn kept_views_go_with_a_reset_and_a_deleted_cluster() {
     assert_eq!(d["tasks"], json!([]));
     assert_eq!(d["failures"][0]["reason"], "MISSING");
 }
+
+#[tokio::test]
+async fn under_the_simulated_runtime_a_secret_that_does_not_resolve_fails_the_start_as_under_docker()
+ {
+    let c = cluster(None).await;
+    c.call_api_blocking(
+        berth_cluster::apis::Api::Ssm,
+        "PutParameter",
+        br#"{"Name": "/app/present", "Value": "v", "Type": "String"}"#,
+    )
+    .unwrap();
+    let with = |secret: &str| {
+        json!({"family": format!("f{}", secret.len()), "executionRoleArn": "arn:aws:iam::000000000000:role/exec",
+            "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 32,
+            "secrets": [{"name": "X", "valueFrom": secret}]}]})
+    };
+    call(&c, "RegisterTaskDefinition", with("/app/present"));
+    call(&c, "RegisterTaskDefinition", with("/app/absent-one"));
+    let run = |family: &str| {
+        call(&c, "RunTask", json!({"taskDefinition": family}))["tasks"][0]["taskArn"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let good = run(&format!("f{}", "/app/present".len()));
+    let bad = run(&format!("f{}", "/app/absent-one".len()));
+    c.advance(5).await;
+    let d = call(&c, "DescribeTasks", json!({"tasks": [good, bad]}));
+    let by = |arn: &str| {
+        d["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["taskArn"] == arn)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by(&good)["lastStatus"], "RUNNING", "{d:#}");
+    let t = by(&bad);
+    assert_eq!(t["lastStatus"], "STOPPED", "{t:#}");
+    assert_eq!(t["stopCode"], "TaskFailedToStart", "{t:#}");
+    assert_eq!(
+        t["stoppedReason"],
+        "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid parameters: /app/absent-one",
+        "{t:#}"
+    );
+}
