@@ -20,8 +20,16 @@ use crate::state::{Env, State, TaskRec};
 
 /// The launch of task `t` of `cluster`. Environment files are read from
 /// `<data_dir>/s3/<bucket>/<key>` for `arn:aws:s3:::<bucket>/<key>`; metadata tokens are keyed
-/// with `config.metadata_key`.
-pub(crate) fn spec(st: &State, env: &Env, config: &Config, cluster: &str, t: &TaskRec) -> Launch {
+/// with `config.metadata_key`, and made only with `metadata` (a runtime whose containers reach
+/// the task metadata endpoint; the others get empty tokens and save a SHA-256 per container).
+pub(crate) fn spec(
+    st: &State,
+    env: &Env,
+    config: &Config,
+    cluster: &str,
+    t: &TaskRec,
+    metadata: bool,
+) -> Launch {
     let data_dir = config.data_dir.as_deref();
     let arn = t.task.task_definition_arn.as_deref().unwrap_or_default();
     let Some(rec) = api::resolve_task_definition(st, arn) else {
@@ -96,7 +104,11 @@ pub(crate) fn spec(st: &State, env: &Env, config: &Config, cluster: &str, t: &Ta
                 definition: def,
                 environment,
                 awslogs,
-                metadata_token: crate::metadata::token(&config.metadata_key, &task_id, index),
+                metadata_token: if metadata {
+                    crate::metadata::token(&config.metadata_key, &task_id, index)
+                } else {
+                    String::new()
+                },
                 name,
             }
         })

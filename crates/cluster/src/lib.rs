@@ -179,7 +179,7 @@ impl Cluster {
             seed_default(&mut st, &env, &config, clock.now(), &mut dirty);
             store.commit(&changes(&st, &dirty))?;
         }
-        let adopt = adoptions(&st, &env, &config);
+        let adopt = adoptions(&st, &env, &config, runtime.runs_containers());
         if let Err(e) = runtime.adopt(adopt, clock.now()).await {
             tracing::warn!(error = %e, "could not re-adopt every task");
         }
@@ -572,8 +572,9 @@ impl Cluster {
 }
 
 /// What the runtime must re-adopt after a restart: every launched task that is not stopped,
-/// with what it was launched with. Built on every core: a big store has 100,000 of them.
-fn adoptions(st: &State, env: &Env, config: &Config) -> Vec<Adopt> {
+/// with what it was launched with (metadata tokens only for a runtime that `runs_containers`).
+/// Built on every core: a big store has 100,000 of them.
+fn adoptions(st: &State, env: &Env, config: &Config, metadata: bool) -> Vec<Adopt> {
     let tasks: Vec<(&ClusterRec, &state::TaskRec)> = st
         .clusters
         .values()
@@ -581,7 +582,7 @@ fn adoptions(st: &State, env: &Env, config: &Config) -> Vec<Adopt> {
         .filter(|(_, t)| t.launched && !t.is_stopped())
         .collect();
     let adopt = |(c, t): &(&ClusterRec, &state::TaskRec)| Adopt {
-        launch: launch::spec(st, env, config, &c.name, t),
+        launch: launch::spec(st, env, config, &c.name, t, metadata),
         running: t.last_status() == "RUNNING",
         stopping: t.stop_sent,
     };

@@ -142,11 +142,12 @@ impl Cluster {
         let launches = {
             let st = self.read();
             let (env, config) = (&self.inner.env, &self.inner.config);
+            let metadata = self.inner.runtime.runs_containers();
             to_launch
                 .iter()
                 .filter_map(|(cluster, id)| {
                     let t = st.clusters.get(cluster)?.tasks.get(id)?;
-                    Some(launch::spec(&st, env, config, cluster, t))
+                    Some(launch::spec(&st, env, config, cluster, t, metadata))
                 })
                 .collect::<Vec<Launch>>()
         };
