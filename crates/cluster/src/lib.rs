@@ -502,6 +502,10 @@ impl Cluster {
     /// [`ClusterError::Store`] when the store cannot be cleared.
     pub async fn reset(&self) -> Result<(), ClusterError> {
         let _guard = self.inner.tick.lock().await;
+        // The runtime first (no pass can launch anything meanwhile: the tick is held), so the
+        // fresh cluster's tasks, whose ids can repeat the old ones (their seeded part does),
+        // never meet the old tasks' containers or events.
+        self.inner.runtime.reset().await;
         let mut st = self.write();
         self.inner.clock.reset();
         if let Some(f) = self.inner.runtime.faults() {

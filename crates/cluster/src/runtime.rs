@@ -256,6 +256,12 @@ pub trait Runtime: Send + Sync {
     }
     /// Starts a task; progress comes later as events.
     fn start(&self, launch: Launch, now: DateTime<Utc>) -> BoxFuture<'_, Result<(), RuntimeError>>;
+    /// Forgets every task (test-control reset): whatever still runs for them stops and goes,
+    /// and nothing they still report reaches the tasks of the fresh cluster. (The simulated
+    /// runtime forgets through [`Faults::reset`].)
+    fn reset(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
     /// Stops a task (SIGTERM, then SIGKILL after `grace`); `Stopped` comes later as an event.
     fn stop(
         &self,

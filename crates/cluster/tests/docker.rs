@@ -453,3 +453,47 @@ async fn a_stopped_tasks_containers_stay_for_the_cleanup_wait_also_across_a_rest
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_removes_the_containers_and_the_fresh_tasks_never_see_the_old_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let instance = instance_id("reset");
+    let _cleanup = Cleanup(instance.clone());
+    let Some(c) = docker_cluster(dir.path(), &instance).await else {
+        return;
+    };
+    let td = json!({"family": "sleeper", "containerDefinitions": [
+        {"name": "app", "image": IMAGE, "memory": 32, "command": ["sleep", "600"], "stopTimeout": 1}]});
+    call(&c, "RegisterTaskDefinition", td.clone());
+    let before = run(&c, "sleeper");
+    let t = wait_for(&c, &before, "RUNNING", |t| t["lastStatus"] == "RUNNING").await;
+    let old_id = t["containers"][0]["runtimeId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    c.reset().await.unwrap();
+    // Nothing of the forgotten task is left on the engine, running or kept.
+    let of_instance = format!("label=dev.berth.instance={instance}");
+    assert_eq!(containers(&of_instance, true), Vec::<String>::new());
+
+    // The fresh cluster starts tasks as before, and the old task's driver, stopping, reaches
+    // none of them (the ids' seeded part repeats after a reset; with a manual clock, whose
+    // time resets too, the whole id does).
+    call(&c, "RegisterTaskDefinition", td);
+    let after = run(&c, "sleeper");
+    assert_eq!(after[..after.len() - 12], before[..before.len() - 12]);
+    let t = wait_for(&c, &after, "RUNNING", |t| t["lastStatus"] == "RUNNING").await;
+    let new_id = t["containers"][0]["runtimeId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(new_id, old_id);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let t = task(&c, &after);
+    assert_eq!(t["lastStatus"], "RUNNING", "{t:#}");
+    assert_eq!(
+        containers(&of_instance, false),
+        vec![new_id[..12].to_string()]
+    );
+}

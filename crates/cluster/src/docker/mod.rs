@@ -75,6 +75,8 @@ struct Shared {
     metadata_url: OnceLock<String>,
     /// How long a stopped task's containers stay ([`DEFAULT_CLEANUP_WAIT`] when unset).
     cleanup_wait: OnceLock<StdDuration>,
+    /// Set by [`Runtime::reset`]: what this generation's drivers still remove goes at once.
+    retired: std::sync::atomic::AtomicBool,
     ports: ports::HostPorts,
     queue: Mutex<Vec<RuntimeEvent>>,
     /// Task id → its driver's mailbox.
@@ -126,7 +128,7 @@ impl Shared {
         if ids.is_empty() {
             return;
         }
-        if after.is_zero() {
+        if after.is_zero() || self.retired.load(std::sync::atomic::Ordering::Acquire) {
             remove_containers(&self.docker, &ids).await;
             return;
         }
@@ -150,18 +152,40 @@ impl Shared {
     }
 }
 
-/// Runs tasks as Docker containers. Cheap to share; its drivers live on the tokio runtime
-/// that created it.
+/// Runs tasks as Docker containers. Cheap to share (clones share everything, a
+/// [`Runtime::reset`] included); its drivers live on the tokio runtime that created it.
 #[derive(Clone)]
 pub struct DockerRuntime {
-    shared: Arc<Shared>,
+    /// The current generation: its drivers, their maps and event queue. A reset starts a new
+    /// one, so what the old drivers still do and report reaches no task of the fresh cluster,
+    /// whose ids can repeat the old ones (the seeded part always does).
+    current: Arc<Mutex<Arc<Shared>>>,
 }
 
 impl std::fmt::Debug for DockerRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DockerRuntime")
-            .field("instance", &self.shared.instance)
+            .field("instance", &self.shared().instance)
             .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn new(docker: Docker, instance: String) -> Arc<Shared> {
+        let shared = Arc::new(Shared {
+            docker,
+            instance,
+            metadata_url: OnceLock::new(),
+            cleanup_wait: OnceLock::new(),
+            retired: std::sync::atomic::AtomicBool::new(false),
+            ports: ports::HostPorts::new(),
+            queue: Mutex::new(Vec::new()),
+            tasks: Mutex::new(HashMap::new()),
+            owners: Mutex::new(HashMap::new()),
+            live: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(pump_events(Arc::downgrade(&shared)));
+        shared
     }
 }
 
@@ -180,26 +204,20 @@ impl DockerRuntime {
             Ok(Err(e)) => return Err(format!("the Docker engine does not answer: {e}")),
             Err(_) => return Err("the Docker engine did not answer within 2 s".into()),
         }
-        let shared = Arc::new(Shared {
-            docker,
-            instance: instance.to_string(),
-            metadata_url: OnceLock::new(),
-            cleanup_wait: OnceLock::new(),
-            ports: ports::HostPorts::new(),
-            queue: Mutex::new(Vec::new()),
-            tasks: Mutex::new(HashMap::new()),
-            owners: Mutex::new(HashMap::new()),
-            live: Mutex::new(HashMap::new()),
-        });
-        tokio::spawn(pump_events(Arc::downgrade(&shared)));
-        Ok(DockerRuntime { shared })
+        Ok(DockerRuntime {
+            current: Arc::new(Mutex::new(Shared::new(docker, instance.to_string()))),
+        })
+    }
+
+    fn shared(&self) -> Arc<Shared> {
+        lock(&self.current).clone()
     }
 
     /// The gateway address of Docker's default `bridge` network: where containers reach the
     /// host (Berth serves the task metadata endpoint there).
     pub async fn bridge_gateway(&self) -> Option<IpAddr> {
         let net = self
-            .shared
+            .shared()
             .docker
             .inspect_network(
                 "bridge",
@@ -229,23 +247,23 @@ impl DockerRuntime {
     /// Removes every container (and task volume) this Berth instance owns: what a Berth
     /// without a data directory does when it stops, since nothing could re-adopt them.
     pub async fn remove_everything(&self) {
-        let ids: Vec<String> = (self.shared.owned().await.unwrap_or_default())
+        let ids: Vec<String> = (self.shared().owned().await.unwrap_or_default())
             .into_iter()
             .filter_map(|c| c.id)
             .collect();
-        remove_containers(&self.shared.docker, &ids).await;
+        remove_containers(&self.shared().docker, &ids).await;
     }
 
     /// How long a stopped task's containers stay on the engine before they are removed (zero:
     /// at once); set once, before the first task starts. [`DEFAULT_CLEANUP_WAIT`] otherwise.
     pub fn set_cleanup_wait(&self, wait: StdDuration) {
-        let _ = self.shared.cleanup_wait.set(wait);
+        let _ = self.shared().cleanup_wait.set(wait);
     }
 
     /// Where containers find the task metadata endpoint (`http://ADDR:PORT`); set once, before
     /// the first task starts.
     pub fn set_metadata_url(&self, url: String) {
-        let _ = self.shared.metadata_url.set(url);
+        let _ = self.shared().metadata_url.set(url);
     }
 }
 
@@ -1391,8 +1409,8 @@ impl Runtime for DockerRuntime {
         _now: DateTime<Utc>,
     ) -> BoxFuture<'_, Result<(), RuntimeError>> {
         let (tx, rx) = mpsc::unbounded_channel();
-        lock(&self.shared.tasks).insert(launch.task_id.clone(), tx);
-        let driver = Driver::new(self.shared.clone(), launch, rx);
+        lock(&self.shared().tasks).insert(launch.task_id.clone(), tx);
+        let driver = Driver::new(self.shared(), launch, rx);
         tokio::spawn(driver.run(None));
         Box::pin(async { Ok(()) })
     }
@@ -1403,7 +1421,7 @@ impl Runtime for DockerRuntime {
         _grace: Duration,
         _now: DateTime<Utc>,
     ) -> BoxFuture<'_, Result<(), RuntimeError>> {
-        let sent = lock(&self.shared.tasks)
+        let sent = lock(&self.shared().tasks)
             .get(&task_id)
             .map(|tx| tx.send(Msg::Stop).is_ok())
             .unwrap_or(false);
@@ -1417,7 +1435,7 @@ impl Runtime for DockerRuntime {
     }
 
     fn live(&self, task_id: &str) -> Vec<LiveContainer> {
-        lock(&self.shared.live)
+        lock(&self.shared().live)
             .get(task_id)
             .cloned()
             .unwrap_or_default()
@@ -1431,7 +1449,7 @@ impl Runtime for DockerRuntime {
                     .stream(false)
                     .one_shot(false)
                     .build();
-                let mut s = self.shared.docker.stats(&id, Some(opts));
+                let mut s = self.shared().docker.stats(&id, Some(opts));
                 if let Some(Ok(st)) = s.next().await
                     && let Ok(v) = serde_json::to_value(st)
                 {
@@ -1442,8 +1460,34 @@ impl Runtime for DockerRuntime {
         })
     }
 
+    fn reset(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let old = {
+                let mut current = lock(&self.current);
+                let fresh = Shared::new(current.docker.clone(), current.instance.clone());
+                if let Some(url) = current.metadata_url.get() {
+                    let _ = fresh.metadata_url.set(url.clone());
+                }
+                if let Some(wait) = current.cleanup_wait.get() {
+                    let _ = fresh.cleanup_wait.set(*wait);
+                }
+                std::mem::replace(&mut *current, fresh)
+            };
+            old.retired
+                .store(true, std::sync::atomic::Ordering::Release);
+            // Their mailboxes closed, the old drivers stop what is left; what they report
+            // goes to the old queue, which no one reads.
+            lock(&old.tasks).clear();
+            let ids: Vec<String> = (old.owned().await.unwrap_or_default())
+                .into_iter()
+                .filter_map(|c| c.id)
+                .collect();
+            remove_containers(&old.docker, &ids).await;
+        })
+    }
+
     fn events(&self, _now: DateTime<Utc>) -> BoxFuture<'_, Vec<RuntimeEvent>> {
-        let out = std::mem::take(&mut *lock(&self.shared.queue));
+        let out = std::mem::take(&mut *lock(&self.shared().queue));
         Box::pin(async move { out })
     }
 
@@ -1453,8 +1497,8 @@ impl Runtime for DockerRuntime {
         _now: DateTime<Utc>,
     ) -> BoxFuture<'_, Result<(), RuntimeError>> {
         Box::pin(async move {
-            let found = self
-                .shared
+            let shared = self.shared();
+            let found = shared
                 .owned()
                 .await
                 .map_err(|e| RuntimeError::Engine(e.to_string()))?;
@@ -1489,14 +1533,14 @@ impl Runtime for DockerRuntime {
                     orphans.entry(task).or_default().push(id);
                 }
             }
-            let wait = self.shared.cleanup_wait();
+            let wait = shared.cleanup_wait();
             for ids in orphans.into_values() {
                 // When the task's last container exited (or was created, for one that never
                 // ran: Docker's FinishedAt is then year 1).
                 let mut finished: Option<DateTime<Utc>> = None;
                 let mut running = false;
                 for id in &ids {
-                    let Ok(info) = self.shared.inspect(id).await else {
+                    let Ok(info) = shared.inspect(id).await else {
                         continue;
                     };
                     let state = info.state.unwrap_or_default();
@@ -1515,20 +1559,20 @@ impl Runtime for DockerRuntime {
                         .map_or(wait, |end| (end - Utc::now()).to_std().unwrap_or_default()),
                     _ => StdDuration::ZERO,
                 };
-                self.shared.remove_after(ids, left).await;
+                shared.remove_after(ids, left).await;
             }
             for a in tasks {
                 let mut adopted = by_task.remove(&a.launch.task_id).unwrap_or_default();
                 adopted.running = a.running;
                 adopted.stopping = a.stopping;
                 if let Some(pause) = &adopted.pause
-                    && let Ok(info) = self.shared.inspect(pause).await
+                    && let Ok(info) = shared.inspect(pause).await
                 {
                     adopted.ports = pause::pause_ports(&a.launch, &info);
                 }
                 let (tx, rx) = mpsc::unbounded_channel();
-                lock(&self.shared.tasks).insert(a.launch.task_id.clone(), tx);
-                let driver = Driver::new(self.shared.clone(), a.launch, rx);
+                lock(&shared.tasks).insert(a.launch.task_id.clone(), tx);
+                let driver = Driver::new(shared.clone(), a.launch, rx);
                 let fresh = adopted.containers.is_empty() && adopted.pause.is_none() && !a.running;
                 tokio::spawn(driver.run(if fresh { None } else { Some(adopted) }));
             }
