@@ -504,6 +504,15 @@ def test_essential_container_exit_stops_the_task(berth):
     assert "giving up" in logs.stdout, logs
 
 
+def test_task_cleanup_wait_zero_removes_a_stopped_tasks_containers_at_once(berth):
+    b = berth("--task-cleanup-wait", "0")
+    b.register("exit0", [ctr("main", ["sh", "-c", "exit 0"])])
+    arn = b.run("exit0")
+    t = b.wait_task(arn, "STOPPED", timeout=90)
+    assert t["stopCode"] == "EssentialContainerExited", t
+    b.wait("the stopped task's container to be removed", lambda: not task_containers(arn), timeout=15)
+
+
 def test_depends_on_success_orders_starts(berth):
     b = berth()
     b.register(
