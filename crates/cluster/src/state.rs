@@ -825,6 +825,21 @@ fn task_order(id: &str) -> (&str, &str) {
     }
 }
 
+/// Takes task `id` off its instance's set in `on_instance`, and the set off the map once it is
+/// empty (an instance that is deregistered leaves nothing behind).
+fn leave_instance(
+    on_instance: &mut BTreeMap<String, TaskIds>,
+    instance_id: &str,
+    id: impl AsTaskId,
+) {
+    if let Some(set) = on_instance.get_mut(instance_id) {
+        set.remove(id);
+        if set.is_empty() {
+            on_instance.remove(instance_id);
+        }
+    }
+}
+
 impl ClusterRec {
     /// Drops the cached placement state when the change a record key names could have changed
     /// what placement reads (instances, or which tasks occupy them); called for every dirty key
@@ -902,20 +917,13 @@ impl ClusterRec {
             s.tasks.remove(id);
         }
         if let Some(info) = &t.info {
-            self.leave_instance(pl::instance_id(&info.container_instance_arn), id);
+            leave_instance(
+                &mut self.on_instance,
+                pl::instance_id(&info.container_instance_arn),
+                id,
+            );
         }
         true
-    }
-
-    /// Takes task `id` off its instance's set, and the set off the map once it is empty (an
-    /// instance that is deregistered leaves nothing behind).
-    fn leave_instance(&mut self, instance_id: &str, id: impl AsTaskId) {
-        if let Some(set) = self.on_instance.get_mut(instance_id) {
-            set.remove(id);
-            if set.is_empty() {
-                self.on_instance.remove(instance_id);
-            }
-        }
     }
 
     /// The tasks that occupy a container instance (not STOPPED), by id.
@@ -960,8 +968,11 @@ impl ClusterRec {
                     list.retain(|q| *q != p.port);
                 }
             }
-            let on = pl::instance_id(&info.container_instance_arn).to_string();
-            self.leave_instance(&on, id);
+            leave_instance(
+                &mut self.on_instance,
+                pl::instance_id(&info.container_instance_arn),
+                id,
+            );
             if let Some(t) = self.tasks.get_mut(id) {
                 Arc::make_mut(t).info = None;
             }

@@ -105,6 +105,15 @@ impl Shared {
         self.docker.list_containers(Some(opts)).await
     }
 
+    /// Removes every container of this Berth instance, whatever its state.
+    async fn remove_owned(&self) {
+        let ids: Vec<String> = (self.owned().await.unwrap_or_default())
+            .into_iter()
+            .filter_map(|c| c.id)
+            .collect();
+        remove_containers(&self.docker, &ids).await;
+    }
+
     async fn inspect(&self, id: &str) -> Result<ContainerInspectResponse, bollard::errors::Error> {
         self.docker
             .inspect_container(
@@ -247,11 +256,7 @@ impl DockerRuntime {
     /// Removes every container (and task volume) this Berth instance owns: what a Berth
     /// without a data directory does when it stops, since nothing could re-adopt them.
     pub async fn remove_everything(&self) {
-        let ids: Vec<String> = (self.shared().owned().await.unwrap_or_default())
-            .into_iter()
-            .filter_map(|c| c.id)
-            .collect();
-        remove_containers(&self.shared().docker, &ids).await;
+        self.shared().remove_owned().await;
     }
 
     /// How long a stopped task's containers stay on the engine before they are removed (zero:
@@ -1478,11 +1483,7 @@ impl Runtime for DockerRuntime {
             // Their mailboxes closed, the old drivers stop what is left; what they report
             // goes to the old queue, which no one reads.
             lock(&old.tasks).clear();
-            let ids: Vec<String> = (old.owned().await.unwrap_or_default())
-                .into_iter()
-                .filter_map(|c| c.id)
-                .collect();
-            remove_containers(&old.docker, &ids).await;
+            old.remove_owned().await;
         })
     }
 
