@@ -138,6 +138,28 @@ def test_boto3_fargate_registration_is_filled_in_and_described_alike(ecs):
     assert described == td
 
 
+def test_cli_health_check_comes_back_with_ecs_defaults(cli):
+    # ECS answers a health check sent with only its command with interval 30, timeout 5 and
+    # retries 3 (never startPeriod): the perpetual diff of terraform-aws-ecs#148 and
+    # pulumi-aws#847. A startPeriod needs Docker API 1.29 instead of 1.24.
+    containers = [
+        {"name": "app", "image": "nginx:1.27", "memory": 128, "healthCheck": {"command": ["CMD-SHELL", "true"]}},
+        {"name": "side", "image": "busybox:1.36", "memory": 64, "essential": False, "healthCheck": {"command": ["CMD", "true"], "interval": 7, "startPeriod": 10}},
+    ]
+    out = cli.run("register-task-definition", "--family", "checked", "--container-definitions", json.dumps(containers))
+    td = out["taskDefinition"]
+    app, side = td["containerDefinitions"]
+    assert app["healthCheck"] == {"command": ["CMD-SHELL", "true"], "interval": 30, "timeout": 5, "retries": 3}
+    assert side["healthCheck"] == {"command": ["CMD", "true"], "interval": 7, "timeout": 5, "retries": 3, "startPeriod": 10}
+    assert [a["name"] for a in td["requiresAttributes"]] == [
+        "ecs.capability.container-health-check",
+        "com.amazonaws.ecs.capability.docker-remote-api.1.24",
+        "com.amazonaws.ecs.capability.docker-remote-api.1.29",
+    ]
+    interval = cli.run("describe-task-definition", "--task-definition", "checked", "--query", "taskDefinition.containerDefinitions[0].healthCheck.interval")
+    assert interval == 30
+
+
 def test_members_the_author_set_are_kept(ecs):
     td = ecs.register_task_definition(
         family="kept",

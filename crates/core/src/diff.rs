@@ -26,7 +26,7 @@
 //!    | `portMappings[].protocol` | `tcp` | model |
 //!    | `portMappings[].hostPort` | `containerPort` in `awsvpc`/`host` mode, `0` (dynamic) in `bridge` mode; not with `containerPortRange` | model, describe output |
 //!    | `mountPoints[].readOnly`, `volumesFrom[].readOnly` | `false` | model |
-//!    | `healthCheck` `interval`/`timeout`/`retries` | `30`/`5`/`3` (when a health check is present) | model |
+//!    | `healthCheck` `interval`/`timeout`/`retries` | `30`/`5`/`3` (when a health check is present) | model, describe output |
 //!    | `restartPolicy.restartAttemptPeriod` | `300` (when a restart policy is present) | model |
 //!    | `linuxParameters.swappiness` | `60`, only when `maxSwap` is set (it is ignored otherwise) | model |
 //!    | `linuxParameters.devices[].permissions` | `mknod`, `read`, `write` | model |
@@ -317,11 +317,6 @@ fn container_defaults(c: &mut ContainerDefinition, mode: Option<&NetworkMode>) {
     }
     for from in c.volumes_from.iter_mut().flatten() {
         from.read_only.get_or_insert(false);
-    }
-    if let Some(check) = &mut c.health_check {
-        check.interval.get_or_insert(30);
-        check.timeout.get_or_insert(5);
-        check.retries.get_or_insert(3);
     }
     if let Some(policy) = &mut c.restart_policy {
         policy.restart_attempt_period.get_or_insert(300);

@@ -18,6 +18,7 @@
 //! | `portMappings[].protocol` | `tcp` | 012, 085, 094, 096, 100, 139 |
 //! | `portMappings[].hostPort` | `containerPort` in `awsvpc`/`host` mode; `0` in `bridge` mode (also the default mode on Linux EC2) | 094, 096, 097, 135, 139 (awsvpc); 111 (bridge, `0`) |
 //! | task `volumes`, `placementConstraints` | `[]` | every describe output |
+//! | `healthCheck.interval`, `.timeout`, `.retries` | `30`, `5`, `3` (never `startPeriod`) | outside the corpus, which has no registered health check: hako#56 ("DescribeTaskDefinition returns interval=30 even if RegisterTaskDefinition is called without" it), terraform-aws-modules/terraform-aws-ecs#148 and pulumi/pulumi-aws#847 (a health check with only `command` comes back with the three, a perpetual diff), terraform-provider-aws#22060 and #38872 |
 //!
 //! Members ECS does **not** fill, also from the corpus: `networkMode` stays absent when the
 //! request had none (141), `mountPoints[].readOnly` stays absent (012), `requiresCompatibilities`
@@ -45,6 +46,19 @@
 //! | a container `startTimeout`, `stopTimeout` or `dependsOn` | `ecs.capability.container-ordering` |
 //! | a `credentialspecdomainless:` credential spec | `ecs.capability.gmsa-domainless` |
 //! | `ephemeralStorage` | `ecs.capability.extensible-ephemeral-storage` |
+//! | a container `healthCheck` | `ecs.capability.container-health-check`, and `com.amazonaws.ecs.capability.docker-remote-api.1.24` without a `startPeriod`, `…1.29` with one (Docker's API took `StartPeriod` in 1.29) |
+//! | `pidMode` or `ipcMode` | `ecs.capability.pid-ipc-namespace-sharing` |
+//! | a `proxyConfiguration` | `ecs.capability.aws-appmesh` |
+//!
+//! The last three rows come from describe outputs outside the corpus (none of its registered
+//! definitions has a health check, a pid/ipc mode or a proxy): a console export with a health
+//! check and no `startPeriod` that lists `1.24` and `container-health-check`
+//! (jeftegoes/MicroservicesArchitectureOverviewAndProjects, `HiringCandidate.Command/README.md`),
+//! one with `startPeriod: 120` that lists `container-health-check` and `1.29` but not `1.24`
+//! (Pirate-Weather's Kong write-up), and a describe output with `pidMode`, `ipcMode`, an
+//! `APPMESH` proxy and a `startPeriod` health check that lists `pid-ipc-namespace-sharing`,
+//! `aws-appmesh`, `container-health-check` and `1.29` but not `1.24` (the
+//! `ecsorbtest1` fixture of a GitHub Action's tests).
 //!
 //! The order is ECS's own and not stable across outputs; this module lists attributes in the
 //! order of the table.
@@ -58,9 +72,9 @@
 //! - **No read-only members** (`taskDefinitionArn`, `revision`, `status`, `registeredAt`,
 //!   `registeredBy`, `compatibilities`): they depend on the account, the family's history and
 //!   the clock, which the store knows and this module does not.
-//! - **No defaults ECS applies without echoing them** (`readOnly: false`, health-check
-//!   intervals, `versionConsistency`): the revision diff ([`crate::diff`]) fills those on top of
-//!   these to compare meanings; a server must not return them.
+//! - **No defaults ECS applies without echoing them** (`readOnly: false`, a health check's
+//!   `startPeriod`, `versionConsistency`): the revision diff ([`crate::diff`]) fills those on
+//!   top of these to compare meanings; a server must not return them.
 //! - **No validation**: the caller validates first and fills only what ECS would accept.
 
 use crate::model::{
@@ -147,6 +161,11 @@ pub fn fill_container(c: &mut ContainerDefinition, mode: Option<&NetworkMode>) {
                 _ => None,
             };
         }
+    }
+    if let Some(check) = &mut c.health_check {
+        check.interval.get_or_insert(30);
+        check.timeout.get_or_insert(5);
+        check.retries.get_or_insert(3);
     }
     c.port_mappings.get_or_insert_with(Vec::new);
     c.environment.get_or_insert_with(Vec::new);
@@ -248,6 +267,22 @@ pub fn requires_attributes(request: &RegisterTaskDefinitionRequest) -> Vec<Attri
     }
     if request.ephemeral_storage.is_some() {
         add("ecs.capability.extensible-ephemeral-storage");
+    }
+    let checks = || containers.iter().filter_map(|c| c.health_check.as_ref());
+    if checks().next().is_some() {
+        add("ecs.capability.container-health-check");
+    }
+    if checks().any(|h| h.start_period.is_none()) {
+        add("com.amazonaws.ecs.capability.docker-remote-api.1.24");
+    }
+    if checks().any(|h| h.start_period.is_some()) {
+        add("com.amazonaws.ecs.capability.docker-remote-api.1.29");
+    }
+    if request.pid_mode.is_some() || request.ipc_mode.is_some() {
+        add("ecs.capability.pid-ipc-namespace-sharing");
+    }
+    if request.proxy_configuration.is_some() {
+        add("ecs.capability.aws-appmesh");
     }
     names
         .into_iter()
@@ -370,6 +405,77 @@ mod tests {
             ]
         );
         assert!(names(r#"{"family": "a", "taskRoleArn": "", "containerDefinitions": [{"name": "a", "image": "x"}]}"#).is_empty());
+    }
+
+    #[test]
+    fn health_checks_get_ecs_defaults_and_their_attributes() {
+        // A health check with only its command comes back with interval 30, timeout 5 and
+        // retries 3, and no startPeriod (hako#56, terraform-aws-ecs#148, pulumi-aws#847).
+        let text = r#"{"family": "a", "networkMode": "awsvpc", "containerDefinitions": [{"name": "a",
+            "image": "x", "healthCheck": {"command": ["CMD-SHELL", "true"]}}]}"#;
+        let mut r = request(text);
+        fill_registered(&mut r);
+        let check = r.container_definitions.as_ref().unwrap()[0]
+            .health_check
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (
+                check.interval,
+                check.timeout,
+                check.retries,
+                check.start_period
+            ),
+            (Some(30), Some(5), Some(3), None)
+        );
+        // As the console export with a check and no startPeriod lists them.
+        assert_eq!(
+            names(text),
+            [
+                "com.amazonaws.ecs.capability.docker-remote-api.1.18",
+                "ecs.capability.task-eni",
+                "ecs.capability.container-health-check",
+                "com.amazonaws.ecs.capability.docker-remote-api.1.24",
+            ]
+        );
+        // Values sent are kept.
+        let mut r = request(
+            r#"{"family": "a", "containerDefinitions": [{"name": "a", "image": "x",
+            "healthCheck": {"command": ["CMD", "true"], "interval": 5, "timeout": 2, "retries": 1}}]}"#,
+        );
+        fill_registered(&mut r);
+        let check = r.container_definitions.unwrap()[0]
+            .health_check
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (check.interval, check.timeout, check.retries),
+            (Some(5), Some(2), Some(1))
+        );
+        // The `ecsorbtest1` describe output: pid and ipc modes, an App Mesh proxy, a
+        // startPeriod (1.29, not 1.24) and a HEALTHY dependency.
+        assert_eq!(
+            names(
+                r#"{"family": "ecsorbtest1", "networkMode": "awsvpc", "pidMode": "task",
+                "ipcMode": "host", "proxyConfiguration": {"type": "APPMESH", "containerName": "envoy"},
+                "containerDefinitions": [
+                  {"name": "sleep", "image": "busybox", "memory": 10,
+                   "dependsOn": [{"containerName": "envoy", "condition": "HEALTHY"}]},
+                  {"name": "envoy", "image": "111345817488.dkr.ecr.us-west-2.amazonaws.com/aws-appmesh-envoy:v1.9.1.0-prod",
+                   "memory": 10, "healthCheck": {"command": ["echo test"], "interval": 5,
+                   "timeout": 2, "retries": 3, "startPeriod": 10}}]}"#
+            ),
+            [
+                "com.amazonaws.ecs.capability.ecr-auth",
+                "com.amazonaws.ecs.capability.docker-remote-api.1.18",
+                "ecs.capability.task-eni",
+                "ecs.capability.container-ordering",
+                "ecs.capability.container-health-check",
+                "com.amazonaws.ecs.capability.docker-remote-api.1.29",
+                "ecs.capability.pid-ipc-namespace-sharing",
+                "ecs.capability.aws-appmesh",
+            ]
+        );
     }
 
     #[test]
