@@ -336,3 +336,35 @@ fn kill_9_during_concurrent_writes_loses_nothing_acknowledged() {
         }
     }
 }
+
+#[test]
+fn a_log_that_is_not_a_terminal_gets_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log_path = dir.path().join("berth.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_RUNTIME", "sim")
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .args(["serve", "--port", &port.to_string(), "--data-dir"])
+        .arg(dir.path().join("data"))
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    for _ in 0..200 {
+        if post(port, "ListClusters", "{}").is_ok_and(|(s, _)| s == 200) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(server);
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(text.contains("berth serve: ready"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "escape codes in a log file: {text:?}"
+    );
+}
