@@ -471,8 +471,28 @@ def test_awsvpc_containers_reach_each_other_on_localhost(berth):
     cs = task_containers(arn)
     modes = {n: c["HostConfig"]["NetworkMode"] for n, c in cs.items()}
     assert modes["server"] == modes["client"] and modes["server"].startswith("container:"), modes
+    # The task's address, where scripts look for it: the ENI attachment's privateIPv4Address
+    # (and every container's networkInterfaces) is the namespace's, the pause container's.
+    [pause] = inspect([modes["server"].removeprefix("container:")])
+    bridge = pause["NetworkSettings"]["Networks"]["bridge"]
+    ip = b.cli("ecs", "describe-tasks", "--tasks", arn, "--query",
+               "tasks[0].attachments[0].details[?name=='privateIPv4Address'].value | [0]")
+    assert ip == bridge["IPAddress"] and ip, (ip, bridge)
+    t = b.task(arn)
+    [eni] = t["attachments"]
+    assert eni["status"] == "ATTACHED" and eni["type"] == "ElasticNetworkInterface", eni
+    details = {d["name"]: d["value"] for d in eni["details"]}
+    assert details == {
+        "subnetId": "subnet-12345678",
+        "macAddress": bridge["MacAddress"],
+        "privateDnsName": "ip-" + ip.replace(".", "-") + ".ec2.internal",
+        "privateIPv4Address": ip,
+    }, details
+    for c in t["containers"]:
+        assert c["networkInterfaces"] == [{"attachmentId": eni["id"], "privateIpv4Address": ip}], c
     b.ecs.stop_task(task=arn)
-    b.wait_task(arn, "STOPPED")
+    stopped = b.wait_task(arn, "STOPPED")
+    assert stopped["attachments"] == [{**eni, "status": "DELETED"}], stopped["attachments"]
 
 
 def test_essential_container_exit_stops_the_task(berth):

@@ -433,6 +433,18 @@ def test_fargate_tasks_carry_their_platform_and_storage(ecs, cli, control):
     assert missing("StartedTask", t) == [] and missing("FargateTask", t) == [], t
     # awsvpc: the port is the task's own, so no host binding (ECS answers []).
     assert t["containers"][0]["networkBindings"] == []
+    # Its ENI: PRECREATED in the first subnet when run, ATTACHED once running; the simulated
+    # runtime has no address, so only the subnet is named (the Docker runtime adds the rest).
+    [eni] = run["attachments"]
+    assert eni["type"] == "ElasticNetworkInterface" and eni["status"] == "PRECREATED"
+    assert eni["details"] == [{"name": "subnetId", "value": "subnet-12344321"}]
+    assert UUID.match(eni["id"]), eni
+    [attached] = t["attachments"]
+    assert attached == {**eni, "status": "ATTACHED"}
+    ecs.stop_task(task=run["taskArn"])
+    control.advance(5)
+    [stopped] = ecs.describe_tasks(tasks=[run["taskArn"]])["tasks"]
+    assert stopped["lastStatus"] == "STOPPED" and stopped["attachments"] == [{**eni, "status": "DELETED"}]
 
 
 def test_container_instances_carry_every_member_ecs_always_returns(ecs, cli):

@@ -56,6 +56,7 @@ pub mod clock;
 pub mod commit;
 pub mod config;
 pub mod docker;
+mod eni;
 pub mod launch;
 pub mod logstore;
 pub mod metadata;

@@ -16,8 +16,10 @@
 //! **What it does not do, and why.**
 //! - No HTTP and no Docker: the server's `tmds` module serves this JSON, and stats come from
 //!   the runtime; this module only reads the cluster's state under its read lock.
-//! - No values the cluster does not know. Container IP addresses, image ids and volumes are not
-//!   in the state, so `IPv4Addresses` is empty, `ImageID` is the image digest when one was
+//! - No values the cluster does not know. `IPv4Addresses` holds an `awsvpc` task's address once
+//!   its runtime reported one (the Docker runtime's pause container, the task's ENI attachment)
+//!   and is empty otherwise (bridge-mode addresses are not in the state); image ids and volumes
+//!   are not in the state either, so `ImageID` is the image digest when one was
 //!   reported (else empty) and `Volumes` is left out; per-container timestamps are the task's
 //!   (pull stopped → `CreatedAt`, started → `StartedAt`, execution stopped → `FinishedAt`);
 //!   `Health.statusSince`, `RestartCount`, `AvailabilityZoneID` and `Errors` are left out.
@@ -426,11 +428,45 @@ impl<'a> TaskView<'a> {
         if let Some(arn) = ct.and_then(|c| c.container_arn.as_deref()) {
             j.insert("ContainerARN".into(), arn.into());
         }
-        j.insert(
-            "Networks".into(),
-            json!([{"NetworkMode": self.network_mode, "IPv4Addresses": []}]),
-        );
+        j.insert("Networks".into(), self.networks(ct));
         Value::Object(j)
+    }
+
+    /// The container's `Networks`: an `awsvpc` task's address, MAC and DNS name once its runtime
+    /// gave it one (the task's ENI attachment), else the mode alone with no address.
+    fn networks(&self, ct: Option<&m::Container>) -> Value {
+        let mut net = Map::new();
+        net.insert("NetworkMode".into(), self.network_mode.into());
+        let ip = ct
+            .and_then(|c| c.network_interfaces.as_ref())
+            .and_then(|n| n.first())
+            .and_then(|n| n.private_ipv4_address.clone());
+        net.insert("IPv4Addresses".into(), json!(ip.iter().collect::<Vec<_>>()));
+        if ip.is_some() {
+            net.insert("AttachmentIndex".into(), 0.into());
+            let details = self
+                .task
+                .task
+                .attachments
+                .iter()
+                .flatten()
+                .find(|a| a.r#type.as_deref() == Some("ElasticNetworkInterface"))
+                .and_then(|a| a.details.as_ref());
+            for (detail, member) in [
+                ("macAddress", "MACAddress"),
+                ("privateDnsName", "PrivateDNSName"),
+            ] {
+                let value = details
+                    .into_iter()
+                    .flatten()
+                    .find(|d| d.name.as_deref() == Some(detail))
+                    .and_then(|d| d.value.clone());
+                if let Some(v) = value {
+                    net.insert(member.into(), v.into());
+                }
+            }
+        }
+        json!([net])
     }
 
     /// The container instance the task runs on (EC2 tasks).

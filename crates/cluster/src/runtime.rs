@@ -128,6 +128,16 @@ pub struct ContainerReport {
     pub at: DateTime<Utc>,
 }
 
+/// The network of an `awsvpc` task as its runtime set it up: what ECS reports from the task's
+/// elastic network interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskNetwork {
+    /// The namespace's IPv4 address.
+    pub ipv4: String,
+    /// Its interface's MAC address, when the runtime reports one.
+    pub mac: Option<String>,
+}
+
 /// A task the runtime should already know about after a restart (it was launched and not yet
 /// stopped when the process died).
 #[derive(Debug, Clone, PartialEq)]
@@ -183,6 +193,9 @@ pub enum RuntimeEvent {
         task_id: String,
         /// When.
         at: DateTime<Utc>,
+        /// The address of the task's own network namespace (`awsvpc` tasks whose runtime gave
+        /// them one: the Docker runtime's pause container), for its ENI attachment.
+        network: Option<TaskNetwork>,
     },
     /// The task could not start (it ends STOPPED with `TaskFailedToStart`).
     StartFailed {
@@ -435,6 +448,7 @@ impl Runtime for SimRuntime {
                 RuntimeEvent::Running {
                     task_id: id.clone(),
                     at: running_at,
+                    network: None,
                 },
             );
             if health_check {

@@ -244,13 +244,7 @@ async fn awsvpc_containers_share_localhost_and_depends_on_orders_starts() {
     assert_eq!(container(&t, "web")["lastStatus"], "RUNNING", "{t:#}");
     assert_eq!(t["lastStatus"], "RUNNING", "{t:#}");
     // The web container started only after init exited 0.
-    let inspect = |id: &str, what: &str| -> String {
-        let out = std::process::Command::new("docker")
-            .args(["inspect", "-f", what, id])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let inspect = |id: &str, what: &str| inspect(id, what).unwrap_or_default();
     let init_finished = inspect(
         container(&t, "init")["runtimeId"].as_str().unwrap(),
         "{{.State.FinishedAt}}",
@@ -268,8 +262,48 @@ async fn awsvpc_containers_share_localhost_and_depends_on_orders_starts() {
     assert_eq!(b["bindIP"], "127.0.0.1");
     let body = http_get(b["hostPort"].as_i64().unwrap() as u16).await;
     assert!(body.contains("hello"), "{body}");
+    // The task's ENI carries the address of its network namespace: the pause container's,
+    // as the engine reports it (the test never connects to it).
+    let mode = inspect(
+        container(&t, "web")["runtimeId"].as_str().unwrap(),
+        "{{.HostConfig.NetworkMode}}",
+    );
+    let pause = mode
+        .strip_prefix("container:")
+        .expect("web joins the pause container");
+    let ip = inspect(pause, "{{.NetworkSettings.Networks.bridge.IPAddress}}");
+    let mac = inspect(pause, "{{.NetworkSettings.Networks.bridge.MacAddress}}");
+    assert!(ip.contains('.'), "pause address {ip:?}");
+    let eni = &t["attachments"][0];
+    assert_eq!(eni["type"], "ElasticNetworkInterface", "{t:#}");
+    assert_eq!(eni["status"], "ATTACHED", "{t:#}");
+    assert_eq!(
+        eni["details"],
+        json!([
+            {"name": "subnetId", "value": "subnet-1"},
+            {"name": "macAddress", "value": mac},
+            {"name": "privateDnsName", "value": format!("ip-{}.ec2.internal", ip.replace('.', "-"))},
+            {"name": "privateIPv4Address", "value": ip},
+        ]),
+        "{t:#}"
+    );
+    for name in ["init", "web", "client"] {
+        assert_eq!(
+            container(&t, name)["networkInterfaces"],
+            json!([{"attachmentId": eni["id"], "privateIpv4Address": ip}]),
+            "{name}: {t:#}"
+        );
+    }
+    // The task metadata endpoint tells a container the same address.
+    let id = arn.rsplit('/').next().unwrap();
+    let token = berth_cluster::metadata::token(&c.config().metadata_key, id, 1);
+    let md = c.task_metadata(&token).unwrap();
+    assert_eq!(md.container["Networks"][0]["IPv4Addresses"], json!([ip]));
+    assert_eq!(md.container["Networks"][0]["MACAddress"], mac.as_str());
     call(&c, "StopTask", json!({"task": arn}));
-    wait_for(&c, &arn, "STOPPED", |t| t["lastStatus"] == "STOPPED").await;
+    let t = wait_for(&c, &arn, "STOPPED", |t| t["lastStatus"] == "STOPPED").await;
+    assert_eq!(t["attachments"][0]["status"], "DELETED", "{t:#}");
+    assert_eq!(t["attachments"][0]["details"][3]["value"], ip.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -190,11 +190,36 @@ async fn fargate_and_crash() {
     );
     let arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
     assert_eq!(r["tasks"][0]["launchType"], "FARGATE");
+    // The task's ENI: PRECREATED in the request's first subnet, ATTACHED once running (the
+    // simulated runtime has no address to add), DELETED once stopped.
+    let eni = &r["tasks"][0]["attachments"];
+    assert_eq!(eni.as_array().unwrap().len(), 1, "{eni}");
+    assert_eq!(eni[0]["type"], "ElasticNetworkInterface");
+    assert_eq!(eni[0]["status"], "PRECREATED");
+    assert_eq!(
+        eni[0]["details"],
+        json!([{"name": "subnetId", "value": "subnet-1"}])
+    );
+    let id = eni[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 36);
     c.advance(4).await;
+    let d = call(&c, "DescribeTasks", json!({"tasks": [arn]}));
+    assert_eq!(d["tasks"][0]["lastStatus"], "RUNNING");
+    assert_eq!(d["tasks"][0]["attachments"][0]["status"], "ATTACHED");
+    assert_eq!(d["tasks"][0]["attachments"][0]["id"], id.as_str());
     c.crash_task(&arn, 137).unwrap();
     c.advance(2).await;
     let d = call(&c, "DescribeTasks", json!({"tasks": [arn]}));
     assert_eq!(d["tasks"][0]["lastStatus"], "STOPPED");
+    assert_eq!(d["tasks"][0]["attachments"][0]["status"], "DELETED");
+    assert_eq!(
+        d["tasks"][0]["attachments"][0]["details"],
+        json!([{"name": "subnetId", "value": "subnet-1"}])
+    );
+    // A bridge-mode task has no ENI.
+    register(&c, "web", "nginx:1");
+    let r = call(&c, "RunTask", json!({"taskDefinition": "web"}));
+    assert_eq!(r["tasks"][0]["attachments"], json!([]));
     assert_eq!(d["tasks"][0]["stopCode"], "EssentialContainerExited");
     assert_eq!(d["tasks"][0]["containers"][0]["exitCode"], 137);
 }

@@ -27,8 +27,9 @@
 //!
 //! - **No invented identities.** ECS gives an `awsvpc` task an elastic network interface
 //!   (`attachments[]` of type `ElasticNetworkInterface`, `containers[].networkInterfaces[]`),
-//!   containers a `runtimeId` and images an `imageDigest`. Berth fills these only where its
-//!   runtime knows them; a made-up ENI id or digest would be data a script could act on.
+//!   containers a `runtimeId` and images an `imageDigest`. The cluster records these where its
+//!   runtime knows them (the ENI's address under Docker); a made-up ENI id or digest would be
+//!   data a script could act on, so none is filled here.
 //! - **No host ports it does not know.** A bridge-mode container with port mappings gets its
 //!   `networkBindings` from the runtime (the Docker runtime reports them); nothing is guessed.
 //! - **No state.** The callers look up the task definition and the instance's architecture;

@@ -644,7 +644,7 @@ pub(crate) fn record_runtime_events(
     let now_ms = now.timestamp_millis();
     for e in events {
         let (task_id, at, starting) = match e {
-            RuntimeEvent::Running { task_id, at } => (task_id, at, true),
+            RuntimeEvent::Running { task_id, at, .. } => (task_id, at, true),
             RuntimeEvent::Stopped { task_id, at, .. } => (task_id, at, false),
             _ => continue,
         };

@@ -260,6 +260,8 @@ pub(crate) struct NewTask<'a> {
     pub overrides: Option<m::TaskOverride>,
     pub tags: Vec<m::Tag>,
     pub service: Option<String>,
+    /// The subnet of its ENI (`awsvpc` only, see [`crate::eni::subnet`]).
+    pub subnet: Option<String>,
 }
 
 /// Builds a PROVISIONING task.
@@ -335,7 +337,12 @@ pub(crate) fn make_task(env: &Env, cluster: &str, now: DateTime<Utc>, n: NewTask
         enable_execute_command: Some(false),
         tags: Some(n.tags),
         version: Some(1),
-        attachments: Some(vec![]),
+        attachments: Some(
+            n.subnet
+                .map(|s| crate::eni::precreated(&n.id, s))
+                .into_iter()
+                .collect(),
+        ),
         attributes: Some(vec![]),
         ..m::Task::default()
     };
@@ -666,6 +673,7 @@ pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Answer, A
                 overrides: req.overrides.clone(),
                 tags: tags.clone(),
                 service: None,
+                subnet: crate::eni::subnet(&td.td, req.network_configuration.as_ref()),
             },
         );
         tasks.push(view(w.st, &w.st.clusters[&cluster], &rec));
@@ -759,6 +767,7 @@ pub(crate) fn start(w: &mut Write<'_>, req: m::StartTaskRequest) -> Result<Answe
                 overrides: req.overrides.clone(),
                 tags: tags.clone(),
                 service: None,
+                subnet: crate::eni::subnet(&td.td, req.network_configuration.as_ref()),
             },
         );
         tasks.push(view(w.st, &w.st.clusters[&cluster], &rec));
@@ -797,6 +806,7 @@ pub(crate) fn request_stop(
     t.stop_cause = Some(cause);
     if !t.with_runtime() {
         t.task.last_status = Some("STOPPED".into());
+        crate::eni::deleted(&mut t.task);
         t.task.stopped_at = Some(ts(now));
         t.task.execution_stopped_at = Some(ts(now));
         for ct in t.task.containers.iter_mut().flatten() {

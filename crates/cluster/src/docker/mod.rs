@@ -44,7 +44,7 @@ use tokio::sync::mpsc;
 
 use crate::runtime::{
     Adopt, Binding, BoxFuture, ContainerLaunch, ContainerReport, Launch, LiveContainer, Runtime,
-    RuntimeError, RuntimeEvent,
+    RuntimeError, RuntimeEvent, TaskNetwork,
 };
 
 pub use spec::{LABEL_CONTAINER, LABEL_INSTANCE, LABEL_ROLE, LABEL_TASK_ID as LABEL_TASK};
@@ -386,6 +386,8 @@ struct Driver {
     ctrs: Vec<Ctr>,
     deps: Vec<Vec<(usize, spec::Condition)>>,
     pause: Option<String>,
+    /// The pause container's address (`awsvpc`), reported with RUNNING.
+    network: Option<TaskNetwork>,
     /// Image reference → its id.
     image_ids: HashMap<String, String>,
     running_reported: bool,
@@ -466,6 +468,7 @@ impl Driver {
             ctrs,
             deps: Vec::new(),
             pause: None,
+            network: None,
             image_ids: HashMap::new(),
             running_reported: false,
             stopping: false,
@@ -612,6 +615,10 @@ impl Driver {
             )
             .await
             .map_err(|e| engine_error("CannotStartContainerError", e))?;
+        // An address the engine could not tell only costs the task its ENI details.
+        if let Ok(info) = self.inspect(&created.id).await {
+            self.network = pause::pause_network(&info);
+        }
         Ok(())
     }
 
@@ -887,6 +894,7 @@ impl Driver {
             self.shared.push(RuntimeEvent::Running {
                 task_id: self.task_id(),
                 at: Utc::now(),
+                network: self.network.clone(),
             });
         }
         changed
@@ -1271,6 +1279,7 @@ impl Driver {
     /// Takes over containers a previous Berth started.
     async fn resume(&mut self, a: Adopted) {
         self.pause = a.pause;
+        self.network = a.network;
         self.running_reported = a.running;
         for i in 0..self.ctrs.len() {
             let name = self.ctrs[i].launch.name.clone();
@@ -1317,6 +1326,8 @@ struct Adopted {
     containers: HashMap<String, (String, String)>,
     /// Container name → its published ports (awsvpc, from the pause container).
     ports: HashMap<String, Vec<spec::PortPlan>>,
+    /// The pause container's address (awsvpc).
+    network: Option<TaskNetwork>,
 }
 
 /// How often (in driver ticks of 1 s) a running task's usage is measured.
@@ -1570,6 +1581,7 @@ impl Runtime for DockerRuntime {
                     && let Ok(info) = shared.inspect(pause).await
                 {
                     adopted.ports = pause::pause_ports(&a.launch, &info);
+                    adopted.network = pause::pause_network(&info);
                 }
                 let (tx, rx) = mpsc::unbounded_channel();
                 lock(&shared.tasks).insert(a.launch.task_id.clone(), tx);

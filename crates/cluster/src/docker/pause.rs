@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use bollard::models::ContainerInspectResponse;
 
 use super::spec::{self, PortPlan};
-use crate::runtime::Launch;
+use crate::runtime::{Launch, TaskNetwork};
 
 /// `_start: mov eax, 34 (pause); syscall; jmp _start`, in a minimal ELF64 executable.
 fn pause_elf() -> Vec<u8> {
@@ -67,6 +67,19 @@ pub fn pause_tarball() -> Vec<u8> {
     out.resize(out.len().div_ceil(512) * 512, 0);
     out.extend_from_slice(&[0; 1024]);
     out
+}
+
+/// The address of the task's network namespace: the pause container's on the engine's
+/// bridge network (what ECS reports from the task's ENI). `None` until the engine gave it one.
+pub fn pause_network(info: &ContainerInspectResponse) -> Option<TaskNetwork> {
+    let settings = info.network_settings.as_ref()?;
+    let endpoint = settings
+        .networks
+        .as_ref()
+        .and_then(|n| n.get("bridge").or_else(|| n.values().next()))?;
+    let ipv4 = endpoint.ip_address.clone().filter(|ip| !ip.is_empty())?;
+    let mac = endpoint.mac_address.clone().filter(|m| !m.is_empty());
+    Some(TaskNetwork { ipv4, mac })
 }
 
 /// After a restart: which host port the pause container publishes for each container's ports.

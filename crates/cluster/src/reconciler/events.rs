@@ -43,8 +43,9 @@ pub(crate) fn apply_runtime_event(
                 t.task.pull_started_at = Some(ts(*at));
             }
         }
-        RuntimeEvent::Running { at, .. } => {
+        RuntimeEvent::Running { at, network, .. } => {
             if t.desired_status() == "RUNNING" {
+                crate::eni::attached(&mut t.task, network.as_ref());
                 t.task.last_status = Some("RUNNING".into());
                 t.task.pull_stopped_at = Some(ts(*at));
                 t.task.started_at = Some(ts(*at));
@@ -71,6 +72,7 @@ pub(crate) fn apply_runtime_event(
                 *x = Some(ts(*at));
             }
             t.stop_cause = Some(dp::StopCause::FailedToStart);
+            crate::eni::deleted(&mut t.task);
             for ct in t.task.containers.iter_mut().flatten() {
                 ct.last_status = Some("STOPPED".into());
                 ct.reason = Some(reason.clone());
@@ -110,6 +112,7 @@ pub(crate) fn apply_runtime_event(
         }
         RuntimeEvent::Stopped { at, exit_code, .. } => {
             t.task.last_status = Some("STOPPED".into());
+            crate::eni::deleted(&mut t.task);
             t.task.desired_status = Some("STOPPED".into());
             t.task.stopped_at = Some(ts(*at));
             if t.task.execution_stopped_at.is_none() {

@@ -516,6 +516,17 @@ pub(crate) fn reconcile_service(
             _ => launch,
         };
         let tags = c.services[name].service.tags.clone().unwrap_or_default();
+        // The ENI's subnet comes from the network configuration of the deployment the task
+        // belongs to (an older deployment keeps its own), else the service's.
+        let svc = &c.services[name].service;
+        let network = svc
+            .deployments
+            .iter()
+            .flatten()
+            .find(|d| d.id.as_deref() == Some(start.deployment_id.as_str()))
+            .and_then(|d| d.network_configuration.as_ref())
+            .or(svc.network_configuration.as_ref());
+        let subnet = crate::eni::subnet(&start_td.td, network);
         let propagate = c.services[name]
             .service
             .propagate_tags
@@ -537,6 +548,7 @@ pub(crate) fn reconcile_service(
                 overrides: None,
                 tags: if propagate { tags } else { Vec::new() },
                 service: Some(name.into()),
+                subnet,
             },
         );
         if rec.info.is_some()
