@@ -180,10 +180,19 @@ test('task page: containers, network bindings, instance, AZ, revision, timestamp
     expect(asTime || (await app.textContent())!.includes(hms), `${field} ${at.toISOString()} is on the page`).toBe(true);
   }
 
+  // a bridge-mode task has no network interface
+  await expect(page.locator('[data-fact="eni"]')).toHaveText('—');
+
   // a stopped task's page shows why it stopped
   await open(page, `${C}/tasks/${arnId(scene.crashed.taskArn)}`);
   await expect(app).toContainText('Essential container in task exited');
   await expect(app).toContainText('EssentialContainerExited');
+
+  // an awsvpc task's page names its network interface: subnet and status (the simulated
+  // runtime gives it no address)
+  const [fg] = await api.listTasks('c1');
+  await open(page, `/ui/clusters/c1/tasks/${arnId(fg)}`);
+  await expect(page.locator('[data-fact="eni"]')).toHaveText('subnet-12345678 · ATTACHED');
 });
 
 test('task definitions: families, revisions, JSON view', async ({ page, api }) => {

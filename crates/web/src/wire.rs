@@ -102,11 +102,44 @@ pub struct Container {
     pub health_status: Option<HealthStatus>,
 }
 
+/// `KeyValuePair` (an attachment's details).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(rename_all = "camelCase", default)]
+pub struct KeyValuePair {
+    pub name: Option<String>,
+    pub value: Option<String>,
+}
+
+/// `Attachment` (an `awsvpc` task's ENI).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(rename_all = "camelCase", default)]
+pub struct Attachment {
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub details: Option<Vec<KeyValuePair>>,
+}
+
+impl Attachment {
+    /// The value of detail `name`.
+    pub fn detail(&self, name: &str) -> Option<&str> {
+        self.details
+            .iter()
+            .flatten()
+            .find(|d| d.name.as_deref() == Some(name))
+            .and_then(|d| d.value.as_deref())
+    }
+}
+
 /// `Task`.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[cfg_attr(test, derive(serde::Serialize))]
 #[serde(rename_all = "camelCase", default)]
 pub struct Task {
+    pub attachments: Option<Vec<Attachment>>,
     pub task_arn: Option<String>,
     pub availability_zone: Option<String>,
     pub container_instance_arn: Option<String>,
@@ -310,6 +343,8 @@ mod tests {
     fn every_member_is_in_the_api_model() {
         let ts = json!(1_733_456_789.5);
         let task = full::<Task>(json!({
+            "attachments": [{"id": "x", "type": "ElasticNetworkInterface", "status": "ATTACHED",
+                "details": [{"name": "privateIPv4Address", "value": "172.17.0.3"}]}],
             "taskArn": "a", "availabilityZone": "az", "containerInstanceArn": "i",
             "containers": [{"name": "n", "image": "i", "lastStatus": "RUNNING", "exitCode": 1,
                 "reason": "r", "networkBindings": [{"bindIP": "0.0.0.0", "containerPort": 80,
@@ -320,6 +355,10 @@ mod tests {
             "stoppedReason": "r", "stoppingAt": ts, "taskDefinitionArn": "t"
         }));
         assert_in_model("Task", &task, "");
+        let t: Task = serde_json::from_value(task.clone()).unwrap();
+        let eni = &t.attachments.as_ref().unwrap()[0];
+        assert_eq!(eni.detail("privateIPv4Address"), Some("172.17.0.3"));
+        assert_eq!(eni.detail("subnetId"), None);
         let service = full::<Service>(json!({
             "serviceArn": "a", "serviceName": "n", "status": "ACTIVE", "desiredCount": 1,
             "runningCount": 1, "pendingCount": 0, "launchType": "EC2", "taskDefinition": "t",

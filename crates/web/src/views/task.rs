@@ -1,5 +1,6 @@
-//! A task: its containers (status, health, exit code, reason, network bindings), where it runs,
-//! its revision and lifecycle timestamps; stop it.
+//! A task: its containers (status, health, exit code, reason, network bindings), where it runs
+//! (instance, zone, an `awsvpc` task's network interface and address), its revision and
+//! lifecycle timestamps; stop it.
 
 use std::sync::Arc;
 
@@ -126,6 +127,8 @@ fn details(cluster: &str, t: w::Task) -> impl IntoView + use<> {
             <dd class="mono">{instance}</dd>
             <dt>"Availability zone"</dt>
             <dd>{t.availability_zone.clone().unwrap_or_else(|| "—".into())}</dd>
+            <dt>"Network interface"</dt>
+            <dd class="mono" data-fact="eni">{eni_text(&t)}</dd>
             <dt>"Launch type"</dt>
             <dd>{t.launch_type.as_ref().map(|l| l.as_str().to_string()).unwrap_or_else(|| "—".into())}</dd>
             <dt>"Started by"</dt>
@@ -205,6 +208,28 @@ fn details(cluster: &str, t: w::Task) -> impl IntoView + use<> {
             track=Signal::derive(move || { let _ = version; })
         />
     }
+}
+
+/// An `awsvpc` task's ENI: its address (when the runtime gave it one), subnet and status, as
+/// `172.17.0.3 · subnet-1 · ATTACHED`; `—` for tasks without one.
+fn eni_text(t: &w::Task) -> String {
+    let Some(eni) = t
+        .attachments
+        .iter()
+        .flatten()
+        .find(|a| a.kind.as_deref() == Some("ElasticNetworkInterface"))
+    else {
+        return "—".into();
+    };
+    [
+        eni.detail("privateIPv4Address"),
+        eni.detail("subnetId"),
+        eni.status.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ")
 }
 
 fn stop_dialog(cluster: String, id: String) {
