@@ -102,14 +102,9 @@ pub struct Container {
     pub health_status: Option<HealthStatus>,
 }
 
-/// `KeyValuePair` (an attachment's details).
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
-#[cfg_attr(test, derive(serde::Serialize))]
-#[serde(rename_all = "camelCase", default)]
-pub struct KeyValuePair {
-    pub name: Option<String>,
-    pub value: Option<String>,
-}
+/// `KeyValuePair` (an attachment's details): the two members the dashboard reads of an
+/// `Attribute` too.
+pub type KeyValuePair = Attribute;
 
 /// `Attachment` (an `awsvpc` task's ENI).
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
