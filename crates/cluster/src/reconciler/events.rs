@@ -2,7 +2,8 @@
 //! RUNNING, a failed start, health, an essential container's exit, STOPPED.
 //!
 //! It only records what the runtime reports on the task (statuses, timestamps, exit codes, stop
-//! code and cause); it decides nothing about replacements (the service step does, on the next
+//! code and cause, the state and address of an `awsvpc` task's ENI through [`crate::eni`]); it
+//! decides nothing about replacements (the service step does, on the next
 //! pass) and talks to no runtime.
 
 use std::collections::BTreeSet;
