@@ -190,7 +190,7 @@ async fn fargate_and_crash() {
     );
     let arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
     assert_eq!(r["tasks"][0]["launchType"], "FARGATE");
-    // The task's ENI: PRECREATED in the request's first subnet, ATTACHED once running (the
+    // The task's ENI: PRECREATED in the request's first subnet, ATTACHED from PENDING on (the
     // simulated runtime has no address to add), DELETED once stopped.
     let eni = &r["tasks"][0]["attachments"];
     assert_eq!(eni.as_array().unwrap().len(), 1, "{eni}");
@@ -202,7 +202,11 @@ async fn fargate_and_crash() {
     );
     let id = eni[0]["id"].as_str().unwrap().to_string();
     assert_eq!(id.len(), 36);
-    c.advance(4).await;
+    c.advance(1).await;
+    let d = call(&c, "DescribeTasks", json!({"tasks": [arn]}));
+    assert_eq!(d["tasks"][0]["lastStatus"], "PENDING");
+    assert_eq!(d["tasks"][0]["attachments"][0]["status"], "ATTACHED");
+    c.advance(3).await;
     let d = call(&c, "DescribeTasks", json!({"tasks": [arn]}));
     assert_eq!(d["tasks"][0]["lastStatus"], "RUNNING");
     assert_eq!(d["tasks"][0]["attachments"][0]["status"], "ATTACHED");
