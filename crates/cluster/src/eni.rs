@@ -93,6 +93,21 @@ pub(crate) fn deleted(task: &mut m::Task) {
     }
 }
 
+/// The value of the task's ENI detail `name` (`macAddress`, `privateIPv4Address` …), if it has
+/// an ENI with that detail.
+pub(crate) fn detail_of<'a>(task: &'a m::Task, name: &str) -> Option<&'a str> {
+    task.attachments
+        .iter()
+        .flatten()
+        .find(|a| a.r#type.as_deref() == Some(ENI))?
+        .details
+        .iter()
+        .flatten()
+        .find(|d| d.name.as_deref() == Some(name))?
+        .value
+        .as_deref()
+}
+
 fn eni_mut(task: &mut m::Task) -> Option<&mut m::Attachment> {
     task.attachments
         .iter_mut()
@@ -188,6 +203,7 @@ mod tests {
         deleted(&mut task);
         let eni = &task.attachments.as_ref().unwrap()[0];
         assert_eq!(eni.status.as_deref(), Some("DELETED"));
+        assert_eq!(detail_of(&task, "macAddress"), Some("02:42:ac:11:00:09"));
         let names: Vec<_> = eni
             .details
             .iter()

@@ -444,24 +444,11 @@ impl<'a> TaskView<'a> {
         net.insert("IPv4Addresses".into(), json!(ip.iter().collect::<Vec<_>>()));
         if ip.is_some() {
             net.insert("AttachmentIndex".into(), 0.into());
-            let details = self
-                .task
-                .task
-                .attachments
-                .iter()
-                .flatten()
-                .find(|a| a.r#type.as_deref() == Some("ElasticNetworkInterface"))
-                .and_then(|a| a.details.as_ref());
             for (detail, member) in [
                 ("macAddress", "MACAddress"),
                 ("privateDnsName", "PrivateDNSName"),
             ] {
-                let value = details
-                    .into_iter()
-                    .flatten()
-                    .find(|d| d.name.as_deref() == Some(detail))
-                    .and_then(|d| d.value.clone());
-                if let Some(v) = value {
+                if let Some(v) = crate::eni::detail_of(&self.task.task, detail) {
                     net.insert(member.into(), v.into());
                 }
             }
