@@ -1,7 +1,7 @@
 """Clusters: Create, Describe (include), List, Update, Delete, capacity providers; CLI and boto3."""
 
 from conftest import ACCOUNT, INSTANCES, REGION
-from ecs_helpers import expect_error
+from ecs_helpers import FAST, expect_error, register
 
 
 def arn(name):
@@ -155,3 +155,39 @@ def test_cli_error_exit_status_and_message(cli):
     err = cli.run("describe-services", "--cluster", "nope", "--services", "x", check=False)
     assert getattr(err, "code", 0) != 0, "the CLI must fail"
     assert "ClusterNotFoundException" in err.stderr
+
+
+def test_statistics_split_tasks_and_services_by_launch_type(ecs, cli):
+    """STATISTICS answers the eight counts the model documents (by launch type, in its order);
+    a Fargate task or service is not counted as EC2."""
+    register(ecs, "web")
+    ecs.register_task_definition(
+        family="fg", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+        containerDefinitions=[{"name": "app", "image": "nginx:1.27", "essential": True}],
+    )
+    net = {"awsvpcConfiguration": {"subnets": ["subnet-12345678"]}}
+    ec2 = [t["taskArn"] for t in ecs.run_task(taskDefinition="web", launchType="EC2", count=2)["tasks"]]
+    fg = [t["taskArn"] for t in ecs.run_task(taskDefinition="fg", launchType="FARGATE", networkConfiguration=net)["tasks"]]
+    ecs.get_waiter("tasks_running").wait(tasks=ec2 + fg, WaiterConfig=FAST)
+    ecs.create_service(serviceName="on-ec2", taskDefinition="web", desiredCount=0, launchType="EC2")
+    ecs.create_service(serviceName="on-fargate", taskDefinition="fg", desiredCount=0, networkConfiguration=net,
+                       capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}])
+    ecs.create_service(serviceName="gone", taskDefinition="fg", desiredCount=0, launchType="FARGATE",
+                       networkConfiguration=net)
+    ecs.delete_service(service="gone")
+    stats = cli.run("describe-clusters", "--include", "STATISTICS", "--query", "clusters[0].statistics")
+    gone = ecs.describe_services(services=["gone"])["services"][0]["status"]
+    assert [s["name"] for s in stats] == [
+        "runningEC2TasksCount", "runningFargateTasksCount", "pendingEC2TasksCount", "pendingFargateTasksCount",
+        "activeEC2ServiceCount", "activeFargateServiceCount", "drainingEC2ServiceCount", "drainingFargateServiceCount",
+    ]
+    got = {s["name"]: int(s["value"]) for s in stats}
+    assert got["runningEC2TasksCount"] == 2 and got["runningFargateTasksCount"] == 1
+    assert got["pendingEC2TasksCount"] == 0 and got["pendingFargateTasksCount"] == 0
+    assert got["activeEC2ServiceCount"] == 1 and got["activeFargateServiceCount"] == 1
+    c = ecs.describe_clusters()["clusters"][0]
+    assert c["runningTasksCount"] == 3 and c["activeServicesCount"] == 2
+    # A deleted service drains, then goes INACTIVE; while it drains it is Fargate's, never EC2's.
+    assert got["drainingEC2ServiceCount"] == 0
+    assert got["drainingFargateServiceCount"] == (1 if gone == "DRAINING" else 0), gone
+    assert c["statistics"] == [], "statistics only with include=STATISTICS"

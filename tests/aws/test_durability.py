@@ -56,6 +56,7 @@ def test_state_survives_kill_9():
                 for i in range(3):
                     ecs.register_task_definition(family="keep", containerDefinitions=[container(image=f"nginx:1.2{i}")])
                 ecs.create_cluster(clusterName="extra", tags=[{"key": "k", "value": "v"}])
+                ecs.put_account_setting_default(name="awsvpcTrunking", value="enabled")
                 ecs.create_service(serviceName="svc", taskDefinition="keep:2", desiredCount=2, launchType="EC2")
                 ecs.get_waiter("services_stable").wait(services=["svc"], WaiterConfig=FAST)
                 task = ecs.run_task(taskDefinition="keep:3", launchType="EC2", startedBy="durable")["tasks"][0]["taskArn"]
@@ -77,6 +78,8 @@ def test_state_survives_kill_9():
                 ] == 4, "revisions stay contiguous after a crash"
                 c = ecs.describe_clusters(clusters=["extra"], include=["TAGS"])["clusters"][0]
                 assert c["status"] == "ACTIVE" and c["tags"] == [{"key": "k", "value": "v"}]
+                got = ecs.list_account_settings(name="awsvpcTrunking")["settings"]
+                assert [s["value"] for s in got] == ["enabled"], "account settings survive a crash"
                 s = ecs.describe_services(services=["svc"])["services"][0]
                 assert s["desiredCount"] == 2 and s["taskDefinition"].endswith("keep:2")
                 assert sorted(ecs.list_tasks()["taskArns"]) == before

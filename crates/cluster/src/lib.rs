@@ -665,9 +665,13 @@ fn change_of(env: &Env, key: &Key) -> Option<changes::Change> {
         }
         Key::LogGroup(g) => Change::new(K::Logs, None, g.as_str()),
         Key::LogStream(g, s) => Change::new(K::Logs, None, format!("{g}/{s}")),
-        // Metrics are read on demand, not followed (the feed carries no metrics).
-        // Metrics are read on demand; secrets and parameters are not shown in live views.
-        Key::Meta | Key::Metric(..) | Key::Secret(..) | Key::Parameter(..) => return None,
+        // Metrics are read on demand, not followed (the feed carries no metrics); secrets,
+        // parameters and account settings are not shown in live views.
+        Key::Meta
+        | Key::Metric(..)
+        | Key::Secret(..)
+        | Key::Parameter(..)
+        | Key::AccountSettings => return None,
     })
 }
 
@@ -685,6 +689,7 @@ fn seed_default(
 ) {
     let mut c: ClusterRec = api::new_cluster(env, "default");
     c.capacity_providers = vec!["FARGATE".into(), "FARGATE_SPOT".into()];
+    c.settings = api::cluster_settings(None, &st.account_settings, env);
     let mut n = 0usize;
     for spec in &config.instances {
         for _ in 0..spec.count {

@@ -101,6 +101,8 @@ pub enum Key {
     Secret(String),
     /// An SSM parameter, by its normalized name (`/a` and `a` are one parameter).
     Parameter(String),
+    /// The account settings of every principal (one record: they are few and rarely written).
+    AccountSettings,
 }
 
 impl Key {
@@ -122,6 +124,7 @@ impl Key {
             Key::Metric(day, id) => format!("metric/{day:08}/{id}"),
             Key::Secret(n) => format!("secret/{n}"),
             Key::Parameter(n) => format!("ssmparam/{n}"),
+            Key::AccountSettings => "accountsettings".into(),
         }
     }
 }
@@ -524,7 +527,13 @@ pub struct State {
     pub secrets: BTreeMap<String, SecretRec>,
     /// SSM parameters by normalized name (`/a` and `a` are one parameter).
     pub parameters: BTreeMap<String, ParamRec>,
+    /// Account settings set explicitly: principal ARN → setting name → value. The root user's
+    /// (`arn:aws:iam::<account>:root`) are the account's defaults ([`berth_core::account`]).
+    pub account_settings: AccountSettings,
 }
+
+/// Account settings set explicitly: principal ARN → setting name → value.
+pub type AccountSettings = BTreeMap<String, BTreeMap<String, String>>;
 
 /// A stored record read back as its kind.
 fn parse<T: for<'de> Deserialize<'de>>(key: &str, v: &[u8]) -> Result<T, StoreError> {
@@ -572,6 +581,7 @@ impl State {
             metrics: Default::default(),
             secrets: BTreeMap::new(),
             parameters: BTreeMap::new(),
+            account_settings: BTreeMap::new(),
         }
     }
 
@@ -625,6 +635,7 @@ impl State {
             Key::Metric(day, id) => self.metrics.record(*day, id),
             Key::Secret(n) => self.secrets.get(n).and_then(json),
             Key::Parameter(n) => self.parameters.get(n).and_then(json),
+            Key::AccountSettings => json(&self.account_settings),
         }
     }
 
@@ -730,6 +741,7 @@ impl State {
                     let name = key.strip_prefix("ssmparam/").unwrap_or_default();
                     st.parameters.insert(name.to_string(), p);
                 }
+                "accountsettings" => st.account_settings = parse(&key, &value)?,
                 _ => tracing::warn!(key, "ignoring a stored record of unknown kind"),
             }
         }

@@ -19,6 +19,11 @@ async fn everything_acknowledged_is_there_after_reopen() {
         );
         let r = call(&c, "RunTask", json!({"taskDefinition": "web:2"}));
         task = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+        call(
+            &c,
+            "PutAccountSettingDefault",
+            json!({"name": "containerInsights", "value": "enhanced"}),
+        );
         c.advance(10).await;
     }
     let c = cluster(Some(dir.path())).await;
@@ -39,6 +44,12 @@ async fn everything_acknowledged_is_there_after_reopen() {
     assert_eq!(d["tasks"][0]["lastStatus"], "STOPPED");
     let ci = call(&c, "DescribeClusters", json!({}));
     assert_eq!(ci["clusters"][0]["registeredContainerInstancesCount"], 3);
+    // The account's settings too, and a cluster created now takes its containerInsights.
+    let l = call(&c, "ListAccountSettings", json!({}));
+    assert_eq!(l["settings"][0]["name"], "containerInsights");
+    assert_eq!(l["settings"][0]["value"], "enhanced");
+    let n = call(&c, "CreateCluster", json!({"clusterName": "later"}));
+    assert_eq!(n["cluster"]["settings"][0]["value"], "enhanced");
 }
 
 /// Tasks stored before task keys were ordered by time (`task/<cluster>/<id>`) are moved to

@@ -37,6 +37,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod account;
 pub mod deploy;
 pub mod described;
 pub mod diff;

@@ -329,6 +329,20 @@ pub struct ArnError {
     pub reason: &'static str,
 }
 
+/// The six `:`-separated parts of an ARN (`arn`, partition, service, region, account, resource;
+/// the resource keeps any further `:`), or `None` when there are fewer.
+pub fn arn_parts(text: &str) -> Option<[&str; 6]> {
+    let mut parts = text.splitn(6, ':');
+    Some([
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    ])
+}
+
 impl Arn {
     /// A long-format ARN in partition `aws`.
     pub fn new(region: &str, account: &str, resource: Resource) -> Self {
@@ -361,15 +375,7 @@ impl Arn {
             arn: text.into(),
             reason,
         };
-        let mut parts = text.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some("ecs"), Some(region), Some(account), Some(rest)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let Some(["arn", partition, "ecs", region, account, rest]) = arn_parts(text) else {
             return Err(err(
                 "expected arn:<partition>:ecs:<region>:<account>:<resource>",
             ));

@@ -24,15 +24,24 @@ pub(crate) fn new_cluster(env: &Env, name: &str) -> ClusterRec {
 }
 
 /// The wire form of a cluster, with the parts `include` asks for.
+///
+/// `statistics` (with `STATISTICS`) splits the counts by launch type under the eight names the
+/// model documents, in its order; a task's launch type is its own (`FARGATE` for capacity-provider
+/// tasks too, all of them Fargate here), a service's is Fargate when it runs on Fargate or on a
+/// capacity provider strategy. Without `SETTINGS`, `settings` is `[]`, as ECS answers
+/// (aws/aws-cli#6404, aws-containers/ecsworkshop#31).
 pub(crate) fn view(c: &ClusterRec, include: &[m::ClusterField]) -> m::Cluster {
     let has = |f: &str| include.iter().any(|i| i.as_str() == f);
-    let (mut running, mut pending) = (0i32, 0i32);
+    // [EC2, Fargate] each.
+    let (mut running, mut pending) = ([0i32; 2], [0i32; 2]);
     for id in &c.live {
         if let Some(t) = c.tasks.get(id) {
+            let lt =
+                usize::from(t.task.launch_type.as_ref().map(|l| l.as_str()) == Some("FARGATE"));
             match t.last_status() {
-                "RUNNING" => running += 1,
+                "RUNNING" => running[lt] += 1,
                 "STOPPED" => {}
-                _ => pending += 1,
+                _ => pending[lt] += 1,
             }
         }
     }
@@ -41,11 +50,21 @@ pub(crate) fn view(c: &ClusterRec, include: &[m::ClusterField]) -> m::Cluster {
         .values()
         .filter(|i| matches!(i.ci.status.as_str(), "ACTIVE" | "DRAINING"))
         .count() as i32;
-    let services = c
-        .services
-        .values()
-        .filter(|s| s.service.status.as_deref() == Some("ACTIVE"))
-        .count() as i32;
+    let (mut active, mut draining) = ([0i32; 2], [0i32; 2]);
+    for s in c.services.values() {
+        let s = &s.service;
+        let lt = usize::from(
+            s.launch_type.as_ref().map(|l| l.as_str()) == Some("FARGATE")
+                || s.capacity_provider_strategy
+                    .as_ref()
+                    .is_some_and(|p| !p.is_empty()),
+        );
+        match s.status.as_deref() {
+            Some("ACTIVE") => active[lt] += 1,
+            Some("DRAINING") => draining[lt] += 1,
+            _ => {}
+        }
+    }
     let mut stats = Vec::new();
     if has("STATISTICS") {
         let kv = |n: &str, v: i32| m::KeyValuePair {
@@ -53,9 +72,14 @@ pub(crate) fn view(c: &ClusterRec, include: &[m::ClusterField]) -> m::Cluster {
             value: Some(v.to_string()),
         };
         stats = vec![
-            kv("runningEC2TasksCount", running),
-            kv("pendingEC2TasksCount", pending),
-            kv("activeEC2ServiceCount", services),
+            kv("runningEC2TasksCount", running[0]),
+            kv("runningFargateTasksCount", running[1]),
+            kv("pendingEC2TasksCount", pending[0]),
+            kv("pendingFargateTasksCount", pending[1]),
+            kv("activeEC2ServiceCount", active[0]),
+            kv("activeFargateServiceCount", active[1]),
+            kv("drainingEC2ServiceCount", draining[0]),
+            kv("drainingFargateServiceCount", draining[1]),
         ];
     }
     m::Cluster {
@@ -63,12 +87,16 @@ pub(crate) fn view(c: &ClusterRec, include: &[m::ClusterField]) -> m::Cluster {
         cluster_name: Some(c.name.clone()),
         status: Some(c.status.clone()),
         registered_container_instances_count: Some(instances),
-        running_tasks_count: Some(running),
-        pending_tasks_count: Some(pending),
-        active_services_count: Some(services),
+        running_tasks_count: Some(running[0] + running[1]),
+        pending_tasks_count: Some(pending[0] + pending[1]),
+        active_services_count: Some(active[0] + active[1]),
         statistics: Some(stats),
         tags: has("TAGS").then(|| c.tags.clone()),
-        settings: has("SETTINGS").then(|| c.settings.clone()),
+        settings: Some(if has("SETTINGS") {
+            c.settings.clone()
+        } else {
+            vec![]
+        }),
         configuration: if has("CONFIGURATIONS") {
             c.configuration.clone()
         } else {
@@ -78,6 +106,26 @@ pub(crate) fn view(c: &ClusterRec, include: &[m::ClusterField]) -> m::Cluster {
         default_capacity_provider_strategy: Some(c.default_strategy.clone()),
         ..m::Cluster::default()
     }
+}
+
+/// A new cluster's settings: the request's, and the account's `containerInsights` when the
+/// request does not set it (ECS applies the account setting to clusters created after it).
+pub(crate) fn settings_of(
+    requested: Option<Vec<m::ClusterSetting>>,
+    account: &crate::state::AccountSettings,
+    env: &Env,
+) -> Vec<m::ClusterSetting> {
+    let mut settings = requested.unwrap_or_default();
+    if !settings
+        .iter()
+        .any(|s| s.name.as_ref().map(|n| n.as_str()) == Some("containerInsights"))
+    {
+        settings.push(m::ClusterSetting {
+            name: Some(m::ClusterSettingName::from("containerInsights")),
+            value: Some(super::account::container_insights(account, &env.account)),
+        });
+    }
+    settings
 }
 
 fn check_providers(
@@ -111,7 +159,7 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateClusterRequest) -> Result<
     check_providers(&providers, &strategy)?;
     if let Some(c) = w.st.clusters.get(&name).filter(|c| c.status == "ACTIVE") {
         // ECS answers CreateCluster for an existing active cluster with that cluster.
-        return out(json!({"cluster": view(c, &[])}));
+        return out(json!({"cluster": view(c, &["TAGS".into(), "SETTINGS".into()])}));
     }
     let old = w.st.clusters.remove(&name);
     let mut c = new_cluster(w.env, &name);
@@ -122,11 +170,12 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateClusterRequest) -> Result<
         c.instances = old.instances;
     }
     c.tags = tags;
-    c.settings = req.settings.unwrap_or_default();
+    c.settings = settings_of(req.settings, &w.st.account_settings, w.env);
     c.configuration = req.configuration;
     c.capacity_providers = providers;
     c.default_strategy = strategy;
-    let v = view(&c, &[]);
+    // CreateCluster answers with the cluster's tags (`[]` without any) and settings.
+    let v = view(&c, &["TAGS".into(), "SETTINGS".into()]);
     w.st.clusters.insert(name.clone(), c);
     w.dirty.insert(Key::Cluster(name));
     out(json!({"cluster": v}))

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::state::{ClusterRec, Env, Key, State};
 
+mod account;
 pub(crate) mod autoscaling;
 pub(crate) mod cloudwatch;
 mod clusters;
@@ -82,6 +83,7 @@ pub(crate) fn read(r: &Read<'_>, action: &str, body: &[u8]) -> Result<Value, Aws
         "ListServiceDeployments" => services::list_deployments(r, input(body)?),
         "DescribeServiceDeployments" => services::describe_deployments(r, input(body)?),
         "DescribeServiceRevisions" => services::describe_revisions(r, input(body)?),
+        "ListAccountSettings" => account::list(r, input(body)?),
         _ => Err(not_implemented(action)),
     }
 }
@@ -362,6 +364,9 @@ pub(crate) fn write(
         "UpdateService" => services::update(w, input(body)?),
         "DeleteService" => services::delete(w, input(body)?),
         "StopServiceDeployment" => services::stop_deployment(w, input(body)?),
+        "PutAccountSetting" => account::put(w, input(body)?),
+        "PutAccountSettingDefault" => account::put_default(w, input(body)?),
+        "DeleteAccountSetting" => account::delete(w, input(body)?),
         _ => Err(not_implemented(action)),
     }?;
     Ok(Answer::Value(value))
@@ -666,7 +671,7 @@ pub(crate) fn merge_tags(into: &mut Vec<berth_core::model::Tag>, add: &[berth_co
     }
 }
 
-pub(crate) use clusters::new_cluster;
+pub(crate) use clusters::{new_cluster, settings_of as cluster_settings};
 
 /// Finds a task definition by reference (used outside the handlers).
 pub(crate) fn resolve_task_definition<'a>(
