@@ -153,6 +153,25 @@ def test_deregister_container_instance(ecs, instances):
     assert task["taskArn"]
 
 
+def test_cli_container_instance_health(cli, ecs, instances):
+    """`--include CONTAINER_INSTANCE_HEALTH` answers one CONTAINER_RUNTIME check, OK while the agent
+    is connected (the shape of the AWS developer guide's example); without it there is none."""
+    first, second = sorted(instances)[:2]
+    out = cli.run("describe-container-instances", "--container-instances", first,
+                  "--include", "CONTAINER_INSTANCE_HEALTH", "--query", "containerInstances[0]")
+    h = out["healthStatus"]
+    assert h["overallStatus"] == "OK"
+    [d] = h["details"]
+    assert (d["type"], d["status"]) == ("CONTAINER_RUNTIME", "OK")
+    assert d["lastStatusChange"] <= d["lastUpdated"]
+    assert "healthStatus" not in ecs.describe_container_instances(containerInstances=[first])["containerInstances"][0]
+    # A deregistered instance's agent is gone: nothing reports on its runtime.
+    ecs.deregister_container_instance(containerInstance=second)
+    gone = ecs.describe_container_instances(containerInstances=[second], include=["CONTAINER_INSTANCE_HEALTH"])
+    h = gone["containerInstances"][0]["healthStatus"]
+    assert h["overallStatus"] == "INSUFFICIENT_DATA" and h["details"][0]["status"] == "INSUFFICIENT_DATA"
+
+
 def test_attributes_put_list_delete(ecs, instances):
     a, b = sorted(instances)[:2]
     resp = ecs.put_attributes(

@@ -718,6 +718,16 @@ def test_missing_secret_stops_the_task(berth):
     assert not task_containers(task, running_only=True)
 
 
+def test_the_clusters_instances_report_the_engines_docker_version(berth):
+    """Under the Docker runtime the cluster's own instances report the engine's version, worded
+    as the ECS agent words it."""
+    b = berth()
+    engine = docker("version", "--format", "{{.Server.Version}}").strip()
+    arns = b.ecs.list_container_instances()["containerInstanceArns"]
+    got = b.ecs.describe_container_instances(containerInstances=arns)["containerInstances"]
+    assert {c["versionInfo"]["dockerVersion"] for c in got} == {f"DockerVersion: {engine}"}
+
+
 def test_metadata_endpoint_from_inside_a_container(berth):
     b = berth()
     group = "/berth/test-metadata"

@@ -65,7 +65,8 @@ def test_register_then_describe(ecs):
     assert got["ec2InstanceId"] == "i-0abc1234def567890"
     assert got["status"] == "ACTIVE" and got["agentConnected"] is True
     assert got["version"] == 1
-    assert got["versionInfo"]["agentVersion"] == "1.82.1"
+    # The agent's versions come back as it registered them.
+    assert got["versionInfo"] == {"agentVersion": "1.82.1", "agentHash": "abc", "dockerVersion": "DockerVersion: 20.10.25"}
     seeded = ecs.describe_container_instances(containerInstances=[a for a in arns if a != arn][:1])
     assert got["registeredAt"] >= seeded["containerInstances"][0]["registeredAt"]
     assert attr(got, "ecs.availability-zone") == "us-east-1b"

@@ -161,6 +161,7 @@ impl Cluster {
             refuse_host_access: runtime.runs_containers() && !config.allow_host_access,
             task_healthy_after_secs: u32::try_from(config.task_healthy_after.as_secs())
                 .unwrap_or(u32::MAX),
+            docker_version: runtime.docker_version(),
         };
         let t0 = std::time::Instant::now();
         let fresh = store.is_empty()?;
@@ -730,6 +731,8 @@ fn seed_default(
                     ci,
                     tags: Vec::new(),
                     version: 1,
+                    agent_hash: None,
+                    docker_version: None,
                     running: 0,
                     pending: 0,
                 },

@@ -267,6 +267,11 @@ pub trait Runtime: Send + Sync {
     fn runs_containers(&self) -> bool {
         false
     }
+    /// The Docker engine's version (`DockerVersion: 20.10.24+dfsg1`, as the ECS agent words
+    /// it), for runtimes that run one.
+    fn docker_version(&self) -> Option<String> {
+        None
+    }
     /// Starts a task; progress comes later as events.
     fn start(&self, launch: Launch, now: DateTime<Utc>) -> BoxFuture<'_, Result<(), RuntimeError>>;
     /// Forgets every task (test-control reset): whatever still runs for them stops and goes,

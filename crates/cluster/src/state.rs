@@ -32,6 +32,9 @@ pub struct Env {
     pub refuse_host_access: bool,
     /// How long a service task without a health signal must run to count as healthy (ECS: 40 s).
     pub task_healthy_after_secs: u32,
+    /// The engine's version as the ECS agent reports it (`DockerVersion: 20.10.24+dfsg1`), when
+    /// the runtime runs a Docker engine: the `dockerVersion` of the cluster's own instances.
+    pub docker_version: Option<String>,
 }
 
 impl Env {
@@ -323,6 +326,12 @@ pub struct InstanceRec {
     /// `version`, incremented on every change.
     #[serde(default)]
     pub version: i64,
+    /// `versionInfo.agentHash` as the agent registered it (none for the cluster's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_hash: Option<String>,
+    /// `versionInfo.dockerVersion` as the agent registered it (none for the cluster's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_version: Option<String>,
     /// Running tasks on it (index).
     #[serde(skip)]
     pub running: u32,

@@ -11,7 +11,9 @@ use super::{
     Page, Read, Write, active_cluster, active_cluster_mut, check_batch, check_tags, failure,
     last_segment, merge_tags, out, ts,
 };
-use crate::state::{ClusterRec, InstanceRec, Key};
+use chrono::{DateTime, Utc};
+
+use crate::state::{ClusterRec, Env, InstanceRec, Key};
 
 fn resources(r: pl::Resources, ports: &pl::Ports, registered_gpu: u32) -> Vec<m::Resource> {
     let int = |name: &str, v: u32| m::Resource {
@@ -41,16 +43,58 @@ fn resources(r: pl::Resources, ports: &pl::Ports, registered_gpu: u32) -> Vec<m:
 }
 
 /// The wire form of a container instance.
-pub(crate) fn view(_c: &ClusterRec, i: &InstanceRec, with_tags: bool) -> m::ContainerInstance {
+/// What a container instance answers for: `include` asks for its tags (`TAGS`) and its health
+/// (`CONTAINER_INSTANCE_HEALTH`, as of `now`).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Include {
+    pub tags: bool,
+    pub health: Option<DateTime<Utc>>,
+}
+
+/// `healthStatus` as ECS answers it with `include: [CONTAINER_INSTANCE_HEALTH]`: one
+/// `CONTAINER_RUNTIME` check (the AWS developer guide's example, `container-instance-health.md`),
+/// `OK` while the agent is connected, `INSUFFICIENT_DATA` once it is not (nothing reports on the
+/// runtime then). The status last changed when the instance registered or disconnected; Berth
+/// does not keep when, so `lastStatusChange` is the registration time while it is `OK`.
+fn health(ci: &pl::ContainerInstance, now: DateTime<Utc>) -> m::ContainerInstanceHealthStatus {
+    let status = if ci.agent_connected {
+        "OK"
+    } else {
+        "INSUFFICIENT_DATA"
+    };
+    let registered = DateTime::from_timestamp(ci.registered_at, 0);
+    m::ContainerInstanceHealthStatus {
+        overall_status: Some(m::InstanceHealthCheckState::from(status)),
+        details: Some(vec![m::InstanceHealthCheckResult {
+            r#type: Some(m::InstanceHealthCheckType::from("CONTAINER_RUNTIME")),
+            status: Some(m::InstanceHealthCheckState::from(status)),
+            last_updated: Some(ts(if ci.agent_connected {
+                now
+            } else {
+                registered.unwrap_or(now)
+            })),
+            last_status_change: ci.agent_connected.then(|| registered.map(ts)).flatten(),
+            ..m::InstanceHealthCheckResult::default()
+        }]),
+    }
+}
+
+pub(crate) fn view(env: &Env, i: &InstanceRec, include: Include) -> m::ContainerInstance {
     let ci = &i.ci;
+    // The agent's versions as it registered them; the cluster's own instances report the
+    // runtime's engine (Docker's version under the Docker runtime).
+    let (hash, docker) = match &env.docker_version {
+        Some(v) => ("berth-docker", v.as_str()),
+        None => ("berth-sim", "DockerVersion: 25.0.0"),
+    };
     m::ContainerInstance {
         container_instance_arn: Some(ci.container_instance_arn.clone()),
         ec2_instance_id: Some(ci.ec2_instance_id.clone()),
         version: Some(i.version),
         version_info: Some(m::VersionInfo {
             agent_version: Some(ci.agent_version.clone()),
-            agent_hash: Some("berth-sim".into()),
-            docker_version: Some("DockerVersion: 25.0.0".into()),
+            agent_hash: Some(i.agent_hash.clone().unwrap_or_else(|| hash.into())),
+            docker_version: Some(i.docker_version.clone().unwrap_or_else(|| docker.into())),
         }),
         remaining_resources: Some(resources(
             ci.remaining_resources,
@@ -76,10 +120,11 @@ pub(crate) fn view(_c: &ClusterRec, i: &InstanceRec, with_tags: bool) -> m::Cont
                 })
                 .collect(),
         ),
-        registered_at: chrono::DateTime::from_timestamp(ci.registered_at, 0).map(ts),
+        registered_at: DateTime::from_timestamp(ci.registered_at, 0).map(ts),
         attachments: Some(vec![]),
         // Without `include: [TAGS]` ECS answers an empty list, not the tags.
-        tags: Some(if with_tags { i.tags.clone() } else { vec![] }),
+        tags: Some(if include.tags { i.tags.clone() } else { vec![] }),
+        health_status: include.health.map(|now| health(ci, now)),
         ..m::ContainerInstance::default()
     }
 }
@@ -143,16 +188,17 @@ pub(crate) fn describe(
         "containerInstances",
         "container instances",
     )?;
-    let with_tags = req
-        .include
-        .unwrap_or_default()
-        .iter()
-        .any(|f| f.as_str() == "TAGS");
+    let asked = req.include.unwrap_or_default();
+    let asked = |f: &str| asked.iter().any(|i| i.as_str() == f);
+    let include = Include {
+        tags: asked("TAGS"),
+        health: asked("CONTAINER_INSTANCE_HEALTH").then_some(r.now),
+    };
     let mut found = Vec::new();
     let mut failures = Vec::new();
     for w in wanted {
         match c.instances.get(last_segment(&w)) {
-            Some(i) => found.push(view(c, i, with_tags)),
+            Some(i) => found.push(view(r.env, i, include)),
             None => failures.push(failure(
                 r.env.instance_arn(&c.name, last_segment(&w)),
                 "MISSING",
@@ -209,7 +255,7 @@ pub(crate) fn update_state(
             w.dirty.insert(Key::Instance(c.name.clone(), id.clone()));
         }
         let i = &c.instances[&id];
-        done.push(view(c, i, false));
+        done.push(view(w.env, i, Include::default()));
     }
     out(json!({"containerInstances": done, "failures": failures}))
 }
@@ -242,7 +288,7 @@ pub(crate) fn deregister(
         i.version += 1;
     }
     w.dirty.insert(Key::Instance(c.name.clone(), id.clone()));
-    let v = view(c, &c.instances[&id], false);
+    let v = view(w.env, &c.instances[&id], Include::default());
     out(json!({"containerInstance": v}))
 }
 
@@ -431,11 +477,15 @@ pub(crate) fn register(
     attrs.iter().try_for_each(valid_attribute)?;
     let tags = req.tags.clone().unwrap_or_default();
     check_tags(&tags)?;
-    let agent_version = req
-        .version_info
-        .as_ref()
-        .and_then(|v| v.agent_version.clone())
-        .filter(|v| !v.is_empty());
+    let version_of = |f: fn(&m::VersionInfo) -> &Option<String>| {
+        req.version_info
+            .as_ref()
+            .and_then(|v| f(v).clone())
+            .filter(|v| !v.is_empty())
+    };
+    let agent_version = version_of(|v| &v.agent_version);
+    let agent_hash = version_of(|v| &v.agent_hash);
+    let docker_version = version_of(|v| &v.docker_version);
     let existing = match req.container_instance_arn.as_deref() {
         Some(arn) if !arn.is_empty() => Some(reregistered(w, &name, arn, &doc)?),
         _ => None,
@@ -473,6 +523,8 @@ pub(crate) fn register(
                     ci,
                     tags: Vec::new(),
                     version: 0,
+                    agent_hash: None,
+                    docker_version: None,
                     running: 0,
                     pending: 0,
                 },
@@ -530,6 +582,13 @@ pub(crate) fn register(
     if let Some(v) = agent_version {
         ci.agent_version = v;
     }
+    // The agent's versions, as DescribeContainerInstances answers them back.
+    if agent_hash.is_some() {
+        i.agent_hash = agent_hash;
+    }
+    if docker_version.is_some() {
+        i.docker_version = docker_version;
+    }
     for a in &attrs {
         *ci = ci
             .clone()
@@ -549,7 +608,14 @@ pub(crate) fn register(
     i.version += 1;
     w.dirty.insert(Key::Instance(name, id.clone()));
     let i = &c.instances[&id];
-    let v = view(c, i, !i.tags.is_empty());
+    let v = view(
+        w.env,
+        i,
+        Include {
+            tags: !i.tags.is_empty(),
+            health: None,
+        },
+    );
     out(json!({"containerInstance": v}))
 }
 

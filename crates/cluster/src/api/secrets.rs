@@ -1251,6 +1251,7 @@ mod tests {
             seed: 7,
             refuse_host_access: false,
             task_healthy_after_secs: 40,
+            docker_version: None,
         }
     }
 

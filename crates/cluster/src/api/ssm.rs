@@ -842,6 +842,7 @@ mod tests {
             seed: 1,
             refuse_host_access: false,
             task_healthy_after_secs: 40,
+            docker_version: None,
         }
     }
 

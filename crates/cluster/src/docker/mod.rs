@@ -169,6 +169,8 @@ pub struct DockerRuntime {
     /// one, so what the old drivers still do and report reaches no task of the fresh cluster,
     /// whose ids can repeat the old ones (the seeded part always does).
     current: Arc<Mutex<Arc<Shared>>>,
+    /// The engine's version as it answered when connected.
+    version: Option<String>,
 }
 
 impl std::fmt::Debug for DockerRuntime {
@@ -213,8 +215,14 @@ impl DockerRuntime {
             Ok(Err(e)) => return Err(format!("the Docker engine does not answer: {e}")),
             Err(_) => return Err("the Docker engine did not answer within 2 s".into()),
         }
+        let version = match tokio::time::timeout(StdDuration::from_secs(2), docker.version()).await
+        {
+            Ok(Ok(v)) => v.version,
+            _ => None,
+        };
         Ok(DockerRuntime {
             current: Arc::new(Mutex::new(Shared::new(docker, instance.to_string()))),
+            version,
         })
     }
 
@@ -1417,6 +1425,10 @@ impl Runtime for DockerRuntime {
 
     fn runs_containers(&self) -> bool {
         true
+    }
+
+    fn docker_version(&self) -> Option<String> {
+        self.version.as_ref().map(|v| format!("DockerVersion: {v}"))
     }
 
     fn start(
