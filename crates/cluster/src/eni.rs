@@ -1,7 +1,8 @@
 //! The elastic network interface attachment of an `awsvpc` task, as DescribeTasks shows it:
 //! created `PRECREATED` with its subnet, `ATTACHED` from PENDING on (ECS attaches it while the
-//! task is PROVISIONING), with the address the runtime reports at RUNNING, `DELETED` once the
-//! task stopped, its details kept throughout (a stopped task still names its address).
+//! task is PROVISIONING), with the address as soon as the runtime reports it (the Docker
+//! runtime: once the pause container started, still PENDING), `DELETED` once the task stopped,
+//! its details kept throughout (a stopped task still names its address).
 //!
 //! ECS lists the details in the order `subnetId`, `networkInterfaceId`, `macAddress`,
 //! `privateDnsName`, `privateIPv4Address`, and repeats the address on every container as
@@ -50,8 +51,8 @@ pub(crate) fn precreated(task_id: &str, subnet: String) -> m::Attachment {
     }
 }
 
-/// The task's ENI is attached (from PENDING on); with `network` (at RUNNING, from a runtime
-/// that gave the task an address) its address is added, and shown on each container.
+/// The task's ENI is attached (from PENDING on); with `network` (from a runtime that gave the
+/// task an address) its address is added, and shown on each container.
 pub(crate) fn attached(task: &mut m::Task, network: Option<&TaskNetwork>) {
     let region = task
         .task_arn

@@ -187,6 +187,15 @@ pub enum RuntimeEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// The task's own network namespace has its address (an `awsvpc` task's pause container
+    /// started, while PENDING): its ENI attachment shows the address from now on, as ECS shows
+    /// it on a PENDING task.
+    Attached {
+        /// The task.
+        task_id: String,
+        /// The namespace's address.
+        network: TaskNetwork,
+    },
     /// Every container started: → RUNNING.
     Running {
         /// The task.
@@ -379,6 +388,7 @@ impl Sim {
 pub fn event_task(e: &RuntimeEvent) -> &str {
     match e {
         RuntimeEvent::Pending { task_id, .. }
+        | RuntimeEvent::Attached { task_id, .. }
         | RuntimeEvent::Running { task_id, .. }
         | RuntimeEvent::StartFailed { task_id, .. }
         | RuntimeEvent::Health { task_id, .. }

@@ -210,7 +210,7 @@ async fn awsvpc_containers_share_localhost_and_depends_on_orders_starts() {
         "RegisterTaskDefinition",
         json!({"family": "pair", "networkMode": "awsvpc", "containerDefinitions": [
             {"name": "init", "image": IMAGE, "memory": 32, "essential": false,
-             "command": ["sh", "-c", "sleep 1; exit 0"]},
+             "command": ["sh", "-c", "sleep 2; exit 0"]},
             {"name": "web", "image": IMAGE, "memory": 64, "stopTimeout": 2,
              "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
              "portMappings": [{"containerPort": 8080}],
@@ -228,6 +228,15 @@ async fn awsvpc_containers_share_localhost_and_depends_on_orders_starts() {
         .as_str()
         .unwrap()
         .to_string();
+    // While init runs (web waits for it) the task is PENDING, and its ENI already has the
+    // address, as ECS shows it on a PENDING task.
+    let pending = wait_for(&c, &arn, "an address while PENDING", |t| {
+        t["attachments"][0]["details"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|d| d["name"] == "privateIPv4Address"))
+    })
+    .await;
+    assert_eq!(pending["lastStatus"], "PENDING", "{pending:#}");
     let t = wait_for(&c, &arn, "client done", |t| {
         t["containers"].as_array().is_some_and(|cs| {
             cs.iter()
@@ -277,6 +286,10 @@ async fn awsvpc_containers_share_localhost_and_depends_on_orders_starts() {
     let eni = &t["attachments"][0];
     assert_eq!(eni["type"], "ElasticNetworkInterface", "{t:#}");
     assert_eq!(eni["status"], "ATTACHED", "{t:#}");
+    assert_eq!(
+        pending["attachments"][0]["details"], eni["details"],
+        "{pending:#}"
+    );
     assert_eq!(
         eni["details"],
         json!([

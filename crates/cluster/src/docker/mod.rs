@@ -1192,6 +1192,12 @@ impl Driver {
                 self.remove_all(StdDuration::ZERO).await;
                 return self.finish_failed(reason).await;
             }
+            if let Some(network) = self.network.clone() {
+                self.shared.push(RuntimeEvent::Attached {
+                    task_id: self.task_id(),
+                    network,
+                });
+            }
         }
         if !stop_requested {
             self.progress().await;

@@ -47,6 +47,12 @@ pub(crate) fn apply_runtime_event(
                 t.task.pull_started_at = Some(ts(*at));
             }
         }
+        RuntimeEvent::Attached { network, .. } => {
+            if !matches!(t.last_status(), "PROVISIONING" | "PENDING") {
+                return;
+            }
+            crate::eni::attached(&mut t.task, Some(network));
+        }
         RuntimeEvent::Running { at, network, .. } => {
             if t.desired_status() == "RUNNING" {
                 crate::eni::attached(&mut t.task, network.as_ref());
@@ -186,7 +192,11 @@ pub(crate) fn apply_runtime_event(
     // start, a stop). Storing it buys nothing a restart could use: a task stored PROVISIONING
     // and one stored PENDING are both re-adopted as not yet running, so the runtime starts
     // over and reports PENDING again. Leaving it out saves one write in three of a task's start.
-    if matches!(e, RuntimeEvent::Pending { .. }) {
+    // The address a pause container got while PENDING is the same: RUNNING stores it.
+    if matches!(
+        e,
+        RuntimeEvent::Pending { .. } | RuntimeEvent::Attached { .. }
+    ) {
         memory.insert(key);
     } else {
         dirty.insert(key);
