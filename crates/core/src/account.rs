@@ -139,7 +139,7 @@ impl SettingError {
                 "The {n} account setting can only be set for the root user (arn:aws:iam::<account>:root)."
             ),
             SettingError::InvalidPrincipal(p) => format!(
-                "Invalid principalArn {p}: it must be the ARN of an IAM user, an IAM role or the root user (arn:aws:iam::<account>:root)."
+                "Invalid principalArn '{p}': it must be the ARN of an IAM user, an IAM role or the root user (arn:aws:iam::<account>:root)."
             ),
         }
     }
