@@ -77,7 +77,7 @@ struct Shared {
     cleanup_wait: OnceLock<StdDuration>,
     /// Set by [`Runtime::reset`]: what this generation's drivers still remove goes at once.
     retired: std::sync::atomic::AtomicBool,
-    ports: ports::HostPorts,
+    ports: &'static ports::HostPorts,
     queue: Mutex<Vec<RuntimeEvent>>,
     /// Task id → its driver's mailbox.
     tasks: Mutex<HashMap<String, mpsc::UnboundedSender<Msg>>>,
@@ -137,7 +137,7 @@ impl Shared {
         if ids.is_empty() {
             return;
         }
-        if after.is_zero() || self.retired.load(std::sync::atomic::Ordering::Acquire) {
+        if after.is_zero() || self.is_retired() {
             remove_containers(&self.docker, &ids).await;
             return;
         }
@@ -152,6 +152,23 @@ impl Shared {
 
     fn push(&self, e: RuntimeEvent) {
         lock(&self.queue).push(e);
+    }
+
+    /// Whether a reset retired this generation (see [`Shared::created`]).
+    fn is_retired(&self) -> bool {
+        self.retired.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// A container this generation just created, or `Err` after removing it when a reset
+    /// retired the generation meanwhile: the reset's sweep may have listed the containers
+    /// before the engine finished this one, which would otherwise stay behind (`Created`,
+    /// owned by nobody).
+    async fn created(&self, id: &str) -> Result<(), String> {
+        if self.is_retired() {
+            remove_containers(&self.docker, &[id.to_string()]).await;
+            return Err("the runtime was reset while the container was created".into());
+        }
+        Ok(())
     }
     fn report(&self, task_id: &str, report: ContainerReport) {
         self.push(RuntimeEvent::Container {
@@ -189,7 +206,7 @@ impl Shared {
             metadata_url: OnceLock::new(),
             cleanup_wait: OnceLock::new(),
             retired: std::sync::atomic::AtomicBool::new(false),
-            ports: ports::HostPorts::new(),
+            ports: ports::HostPorts::process(),
             queue: Mutex::new(Vec::new()),
             tasks: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
@@ -613,6 +630,7 @@ impl Driver {
             .create_container(Some(opts), body)
             .await
             .map_err(|e| engine_error("CannotCreateContainerError", e))?;
+        self.shared.created(&created.id).await?;
         lock(&self.shared.owners).insert(created.id.clone(), self.task_id());
         self.pause = Some(created.id.clone());
         self.shared
@@ -715,6 +733,7 @@ impl Driver {
             .await
             .map_err(|e| engine_error("CannotCreateContainerError", e))?;
         let id = created.id;
+        self.shared.created(&id).await?;
         lock(&self.shared.owners).insert(id.clone(), self.task_id());
         self.ctrs[i].id = Some(id.clone());
         self.ctrs[i].created_at = Some(Utc::now());

@@ -1,7 +1,11 @@
 //! Dynamic host ports, picked the way the ECS agent picks them (`docs/ecs-agent-runtime.md`
 //! §8): from the kernel's ephemeral range, sequentially from the last port handed out, each
 //! candidate tested by binding a listener on `127.0.0.1` and dropping it at once, under one
-//! lock so two tasks starting together never get the same port.
+//! lock so two tasks starting together never get the same port. One picker serves the whole
+//! process ([`HostPorts::process`]): every Docker runtime in it, a reset's fresh one and a test
+//! binary's several included, hands out ports after the last one any of them did, as one ECS
+//! agent does for its host. Two pickers starting over at the range's first port would give it
+//! twice while the first container was not yet bound to it (`port is already allocated`).
 //!
 //! What it does not do: it does not keep ports reserved. A port is free when tested and is
 //! handed to Docker right after; starting from the last assigned port + 1 keeps recently
@@ -41,6 +45,12 @@ impl HostPorts {
             .and_then(|s| parse_range(&s))
             .unwrap_or(FALLBACK_RANGE);
         Self::with_range(range.0, range.1)
+    }
+
+    /// The process's picker, over the kernel's range: what every Docker runtime uses.
+    pub fn process() -> &'static HostPorts {
+        static PROCESS: std::sync::OnceLock<HostPorts> = std::sync::OnceLock::new();
+        PROCESS.get_or_init(HostPorts::new)
     }
 
     /// Ports from `first..=last` (swapped when given the wrong way round).
@@ -190,6 +200,18 @@ mod tests {
         assert_eq!(parse_range("garbage"), None);
         let (lo, hi) = HostPorts::new().range();
         assert!(0 < lo && lo <= hi);
+    }
+
+    /// Two runtimes of one process (a reset's fresh one, a test binary's several clusters) share
+    /// the picker: the second does not start over at the range's first port and hand out what
+    /// the first just gave a container that is not bound yet.
+    #[test]
+    fn every_runtime_of_the_process_shares_one_picker() {
+        let (first, second) = (HostPorts::process(), HostPorts::process());
+        assert!(std::ptr::eq(first, second));
+        let a = first.pick("tcp").expect("a");
+        let b = second.pick("tcp").expect("b");
+        assert_ne!(a, b, "the same port handed out twice");
     }
 
     #[test]
