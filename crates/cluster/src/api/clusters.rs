@@ -110,7 +110,7 @@ pub(crate) fn view(c: &ClusterRec, include: &[m::ClusterField]) -> m::Cluster {
 
 /// A new cluster's settings: the request's, and the account's `containerInsights` when the
 /// request does not set it (ECS applies the account setting to clusters created after it).
-pub(crate) fn settings_of(
+pub(crate) fn cluster_settings(
     requested: Option<Vec<m::ClusterSetting>>,
     account: &crate::state::AccountSettings,
     env: &Env,
@@ -170,7 +170,7 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateClusterRequest) -> Result<
         c.instances = old.instances;
     }
     c.tags = tags;
-    c.settings = settings_of(req.settings, &w.st.account_settings, w.env);
+    c.settings = cluster_settings(req.settings, &w.st.account_settings, w.env);
     c.configuration = req.configuration;
     c.capacity_providers = providers;
     c.default_strategy = strategy;

@@ -671,7 +671,7 @@ pub(crate) fn merge_tags(into: &mut Vec<berth_core::model::Tag>, add: &[berth_co
     }
 }
 
-pub(crate) use clusters::{new_cluster, settings_of as cluster_settings};
+pub(crate) use clusters::{cluster_settings, new_cluster};
 
 /// Finds a task definition by reference (used outside the handlers).
 pub(crate) fn resolve_task_definition<'a>(

@@ -41,7 +41,7 @@ pub(crate) fn apply_runtime_event(
         RuntimeEvent::Pending { at, .. } => {
             if t.last_status() == "PROVISIONING" {
                 // ECS attaches an awsvpc task's ENI while PROVISIONING; its address follows
-                // with RUNNING, when the runtime reports it.
+                // when the runtime reports it (`Attached` while PENDING, or with RUNNING).
                 crate::eni::attached(&mut t.task, None);
                 t.task.last_status = Some("PENDING".into());
                 t.task.pull_started_at = Some(ts(*at));
