@@ -106,6 +106,8 @@ pub enum Key {
     Parameter(String),
     /// The account settings of every principal (one record: they are few and rarely written).
     AccountSettings,
+    /// An Auto Scaling group capacity provider, by name.
+    CapacityProvider(String),
 }
 
 impl Key {
@@ -128,6 +130,7 @@ impl Key {
             Key::Secret(n) => format!("secret/{n}"),
             Key::Parameter(n) => format!("ssmparam/{n}"),
             Key::AccountSettings => "accountsettings".into(),
+            Key::CapacityProvider(n) => format!("capacityprovider/{n}"),
         }
     }
 }
@@ -423,6 +426,17 @@ pub struct Meta {
     pub clock: DateTime<Utc>,
 }
 
+/// An Auto Scaling group capacity provider the account created (`FARGATE` and `FARGATE_SPOT`
+/// are not records: every account has them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderRec {
+    /// As DescribeCapacityProviders answers it with `include: [TAGS]`.
+    pub provider: m::CapacityProvider,
+    /// When it was created (DescribeCapacityProviders lists in creation order).
+    pub created_at: DateTime<Utc>,
+}
+
 /// A Secrets Manager secret with its versions.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -539,6 +553,8 @@ pub struct State {
     /// Account settings set explicitly: principal ARN → setting name → value. The root user's
     /// (`arn:aws:iam::<account>:root`) are the account's defaults ([`berth_core::account`]).
     pub account_settings: AccountSettings,
+    /// Auto Scaling group capacity providers by name, `INACTIVE` ones (deleted) included.
+    pub capacity_providers: BTreeMap<String, ProviderRec>,
 }
 
 /// Account settings set explicitly: principal ARN → setting name → value.
@@ -591,6 +607,7 @@ impl State {
             secrets: BTreeMap::new(),
             parameters: BTreeMap::new(),
             account_settings: BTreeMap::new(),
+            capacity_providers: BTreeMap::new(),
         }
     }
 
@@ -645,6 +662,7 @@ impl State {
             Key::Secret(n) => self.secrets.get(n).and_then(json),
             Key::Parameter(n) => self.parameters.get(n).and_then(json),
             Key::AccountSettings => json(&self.account_settings),
+            Key::CapacityProvider(n) => self.capacity_providers.get(n).and_then(json),
         }
     }
 
@@ -751,6 +769,11 @@ impl State {
                     st.parameters.insert(name.to_string(), p);
                 }
                 "accountsettings" => st.account_settings = parse(&key, &value)?,
+                "capacityprovider" => {
+                    let p: ProviderRec = parse(&key, &value)?;
+                    let name = p.provider.name.clone().unwrap_or_default();
+                    st.capacity_providers.insert(name, p);
+                }
                 _ => tracing::warn!(key, "ignoring a stored record of unknown kind"),
             }
         }

@@ -24,6 +24,18 @@ async fn everything_acknowledged_is_there_after_reopen() {
             "PutAccountSettingDefault",
             json!({"name": "containerInsights", "value": "enhanced"}),
         );
+        call(
+            &c,
+            "CreateCapacityProvider",
+            json!({"name": "asg", "autoScalingGroupProvider": {"autoScalingGroupArn": "my-asg"},
+                "tags": [{"key": "k", "value": "v"}]}),
+        );
+        call(
+            &c,
+            "PutClusterCapacityProviders",
+            json!({"capacityProviders": ["FARGATE", "asg"],
+                "defaultCapacityProviderStrategy": [{"capacityProvider": "asg", "weight": 1}]}),
+        );
         c.advance(10).await;
     }
     let c = cluster(Some(dir.path())).await;
@@ -50,6 +62,22 @@ async fn everything_acknowledged_is_there_after_reopen() {
     assert_eq!(l["settings"][0]["value"], "enhanced");
     let n = call(&c, "CreateCluster", json!({"clusterName": "later"}));
     assert_eq!(n["cluster"]["settings"][0]["value"], "enhanced");
+    // And the capacity providers, associated with the cluster as they were.
+    let p = call(
+        &c,
+        "DescribeCapacityProviders",
+        json!({"capacityProviders": ["asg"], "include": ["TAGS"]}),
+    );
+    let p = &p["capacityProviders"][0];
+    assert_eq!(p["status"], "ACTIVE");
+    assert_eq!(
+        p["autoScalingGroupProvider"]["autoScalingGroupArn"],
+        "my-asg"
+    );
+    assert_eq!(p["tags"][0]["value"], "v");
+    let r = call(&c, "RunTask", json!({"taskDefinition": "web"}));
+    assert_eq!(r["tasks"][0]["capacityProviderName"], "asg");
+    assert_eq!(r["tasks"][0]["launchType"], "EC2");
 }
 
 /// Tasks stored before task keys were ordered by time (`task/<cluster>/<id>`) are moved to

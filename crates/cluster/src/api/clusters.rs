@@ -1,17 +1,15 @@
 //! CreateCluster, DescribeClusters, ListClusters, UpdateCluster, UpdateClusterSettings,
-//! DeleteCluster, PutClusterCapacityProviders, DescribeCapacityProviders.
+//! DeleteCluster, PutClusterCapacityProviders. The providers themselves are `providers.rs`'s.
 
 use berth_core::model as m;
 use berth_core::protocol::{AwsError, ErrorCode};
 use serde_json::{Value, json};
 
+use super::providers;
 use super::{
     Page, Read, Write, active_cluster_mut, check_tags, cluster_name, failure, out, valid_name,
 };
-use crate::state::{ClusterRec, Env, Key};
-
-/// The capacity providers every cluster can use.
-pub(crate) const FARGATE_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
+use crate::state::{ClusterRec, Env, Key, State};
 
 /// A new ACTIVE cluster record.
 pub(crate) fn new_cluster(env: &Env, name: &str) -> ClusterRec {
@@ -26,9 +24,9 @@ pub(crate) fn new_cluster(env: &Env, name: &str) -> ClusterRec {
 /// The wire form of a cluster, with the parts `include` asks for.
 ///
 /// `statistics` (with `STATISTICS`) splits the counts by launch type under the eight names the
-/// model documents, in its order; a task's launch type is its own (`FARGATE` for capacity-provider
-/// tasks too, all of them Fargate here), a service's is Fargate when it runs on Fargate or on a
-/// capacity provider strategy. Without `SETTINGS`, `settings` is `[]`, as ECS answers
+/// model documents, in its order; a task's launch type is its own (`FARGATE` for Fargate
+/// capacity-provider tasks, `EC2` for Auto Scaling group ones), a service's is Fargate when it
+/// runs on Fargate or on a strategy of Fargate providers. Without `SETTINGS`, `settings` is `[]`, as ECS answers
 /// (aws/aws-cli#6404, aws-containers/ecsworkshop#31).
 pub(crate) fn view(c: &ClusterRec, include: &[m::ClusterField]) -> m::Cluster {
     let has = |f: &str| include.iter().any(|i| i.as_str() == f);
@@ -56,8 +54,8 @@ pub(crate) fn view(c: &ClusterRec, include: &[m::ClusterField]) -> m::Cluster {
         let lt = usize::from(
             s.launch_type.as_ref().map(|l| l.as_str()) == Some("FARGATE")
                 || s.capacity_provider_strategy
-                    .as_ref()
-                    .is_some_and(|p| !p.is_empty()),
+                    .as_deref()
+                    .is_some_and(providers::strategy_is_fargate),
         );
         match s.status.as_deref() {
             Some("ACTIVE") => active[lt] += 1,
@@ -128,14 +126,42 @@ pub(crate) fn cluster_settings(
     settings
 }
 
+/// The providers a cluster is given: each one existing, an Auto Scaling group provider on no other
+/// cluster, at most 20; and the default strategy over them.
 fn check_providers(
+    st: &State,
+    cluster: &str,
     providers: &[String],
     strategy: &[m::CapacityProviderStrategyItem],
 ) -> Result<(), AwsError> {
+    // ECS's texts (`docs/ecs-error-harvest.md`, section P).
+    if providers.len() > 20 {
+        return Err(AwsError::invalid_parameter(
+            "The maximum number of capacity providers per cluster has been exceeded.",
+        ));
+    }
     for p in providers {
-        if !FARGATE_PROVIDERS.contains(&p.as_str()) {
+        if !providers::exists(st, p) {
+            if st.capacity_providers.contains_key(p) {
+                return Err(AwsError::invalid_parameter(format!(
+                    "The specified capacity provider '{p}' is not in an ACTIVE state. Specify a valid capacity provider and try again."
+                )));
+            }
+            return Err(AwsError::invalid_parameter(
+                "The specified capacity provider was not found. Specify a valid capacity provider and try again.",
+            ));
+        }
+        if providers::is_fargate(p) {
+            continue;
+        }
+        if let Some(other) = st
+            .clusters
+            .values()
+            .find(|c| c.status == "ACTIVE" && c.name != cluster && c.capacity_providers.contains(p))
+        {
             return Err(AwsError::invalid_parameter(format!(
-                "The specified capacity provider {p} does not exist. The local cluster has FARGATE and FARGATE_SPOT."
+                "The specified capacity provider {p} is already associated with cluster {}. An Auto Scaling group capacity provider can be associated with one cluster.",
+                other.name
             )));
         }
     }
@@ -156,11 +182,11 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateClusterRequest) -> Result<
         .default_capacity_provider_strategy
         .clone()
         .unwrap_or_default();
-    check_providers(&providers, &strategy)?;
     if let Some(c) = w.st.clusters.get(&name).filter(|c| c.status == "ACTIVE") {
         // ECS answers CreateCluster for an existing active cluster with that cluster.
         return out(json!({"cluster": view(c, &["TAGS".into(), "SETTINGS".into()])}));
     }
+    check_providers(w.st, &name, &providers, &strategy)?;
     let old = w.st.clusters.remove(&name);
     let mut c = new_cluster(w.env, &name);
     if let Some(old) = old {
@@ -292,8 +318,32 @@ pub(crate) fn put_capacity_providers(
     let strategy = req.default_capacity_provider_strategy.ok_or_else(|| {
         AwsError::invalid_parameter("defaultCapacityProviderStrategy is required.")
     })?;
-    check_providers(&providers, &strategy)?;
-    let c = active_cluster_mut(w.st, req.cluster.as_deref())?;
+    let name = super::active_cluster(w.st, req.cluster.as_deref())?
+        .name
+        .clone();
+    check_providers(w.st, &name, &providers, &strategy)?;
+    let c = active_cluster_mut(w.st, Some(&name))?;
+    // A provider taken away must not be running tasks or named by a service's strategy.
+    for gone in c
+        .capacity_providers
+        .iter()
+        .filter(|p| !providers.contains(p))
+    {
+        let tasks = c.live.iter().filter_map(|id| c.tasks.get(id)).any(|t| {
+            !t.is_stopped() && t.task.capacity_provider_name.as_deref() == Some(gone.as_str())
+        });
+        let services = c.services.values().any(|s| {
+            matches!(s.service.status.as_deref(), Some("ACTIVE" | "DRAINING"))
+                && s.service
+                    .capacity_provider_strategy
+                    .iter()
+                    .flatten()
+                    .any(|i| i.capacity_provider.as_deref() == Some(gone.as_str()))
+        });
+        if tasks || services {
+            return Err(AwsError::new(ErrorCode::ResourceInUseException, IN_USE));
+        }
+    }
     c.capacity_providers = providers;
     c.default_strategy = strategy;
     let v = view(c, &[]);
@@ -301,27 +351,5 @@ pub(crate) fn put_capacity_providers(
     out(json!({"cluster": v}))
 }
 
-pub(crate) fn describe_capacity_providers(
-    r: &Read<'_>,
-    req: m::DescribeCapacityProvidersRequest,
-) -> Result<Value, AwsError> {
-    let wanted = req
-        .capacity_providers
-        .unwrap_or_else(|| FARGATE_PROVIDERS.iter().map(|s| s.to_string()).collect());
-    let mut providers = Vec::new();
-    let mut failures = Vec::new();
-    for w in wanted {
-        let name = super::last_segment(&w).to_string();
-        let arn = r
-            .env
-            .arn(berth_core::protocol::Resource::CapacityProvider { name: name.clone() });
-        if FARGATE_PROVIDERS.contains(&name.as_str()) {
-            providers.push(
-                json!({"capacityProviderArn": arn, "name": name, "status": "ACTIVE", "tags": []}),
-            );
-        } else {
-            failures.push(failure(arn, "MISSING"));
-        }
-    }
-    out(json!({"capacityProviders": providers, "failures": failures}))
-}
+/// ECS's text (pahud/cdk-fargate-patterns#71, aws/aws-cdk#15366).
+const IN_USE: &str = "The specified capacity provider is in use and cannot be removed.";

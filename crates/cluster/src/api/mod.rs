@@ -26,6 +26,7 @@ pub(crate) mod cloudwatch;
 mod clusters;
 mod instances;
 pub(crate) mod logs;
+mod providers;
 pub(crate) mod secrets;
 mod services;
 pub(crate) mod ssm;
@@ -34,6 +35,7 @@ mod taskdefs;
 mod tasks;
 
 // Record helpers the reconciler shares with the handlers (it creates and stops tasks as they do).
+pub(crate) use providers::strategy_is_fargate;
 pub(crate) use services::Ids;
 pub(crate) use taskdefs::parse_reference as parse_task_definition_reference;
 pub(crate) use tasks::{
@@ -67,7 +69,7 @@ pub(crate) fn read(r: &Read<'_>, action: &str, body: &[u8]) -> Result<Value, Aws
     match action {
         "DescribeClusters" => clusters::describe(r, input(body)?),
         "ListClusters" => clusters::list(r, input(body)?),
-        "DescribeCapacityProviders" => clusters::describe_capacity_providers(r, input(body)?),
+        "DescribeCapacityProviders" => providers::describe(r, input(body)?),
         "DescribeTaskDefinition" => taskdefs::describe(r, input(body)?),
         "ListTaskDefinitions" => taskdefs::list(r, input(body)?),
         "ListTaskDefinitionFamilies" => taskdefs::list_families(r, input(body)?),
@@ -349,6 +351,9 @@ pub(crate) fn write(
         "UpdateClusterSettings" => clusters::update_settings(w, input(body)?),
         "DeleteCluster" => clusters::delete(w, input(body)?),
         "PutClusterCapacityProviders" => clusters::put_capacity_providers(w, input(body)?),
+        "CreateCapacityProvider" => providers::create(w, input(body)?),
+        "UpdateCapacityProvider" => providers::update(w, input(body)?),
+        "DeleteCapacityProvider" => providers::delete(w, input(body)?),
         "DeregisterTaskDefinition" => taskdefs::deregister(w, input(body)?),
         "DeleteTaskDefinitions" => taskdefs::delete(w, input(body)?),
         "StopTask" => tasks::stop(w, input(body)?),

@@ -302,7 +302,7 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
         }
     }
     let launch = if daemon {
-        Launch::Ec2
+        Launch::Ec2(None)
     } else {
         choose_launch(
             c,
@@ -341,13 +341,18 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
         dp::IdSource::deployment_id(&mut ids)
     };
     let state = dp::ServiceState::new(spec, td_arn.clone(), deployment_id, w.now);
+    // A service on the cluster's default strategy takes that strategy as its own, as on ECS.
+    let provider_strategy = req
+        .capacity_provider_strategy
+        .clone()
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            (req.launch_type.is_none() && !daemon && !c.default_strategy.is_empty())
+                .then(|| c.default_strategy.clone())
+        });
     let launch_type = match &launch {
-        Launch::Ec2 => req
-            .launch_type
-            .clone()
-            .or(Some(m::LaunchType::from("EC2")))
-            .filter(|_| req.capacity_provider_strategy.is_none()),
-        Launch::Fargate(_) => req.launch_type.clone(),
+        Launch::Ec2(None) => req.launch_type.clone().or(Some(m::LaunchType::from("EC2"))),
+        Launch::Ec2(Some(_)) | Launch::Fargate(_) => req.launch_type.clone(),
     };
     let service = m::Service {
         service_arn: Some(w.env.service_arn(&cluster, &name)),
@@ -358,7 +363,7 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
         status: Some("ACTIVE".into()),
         desired_count: Some(desired),
         launch_type,
-        capacity_provider_strategy: req.capacity_provider_strategy.clone(),
+        capacity_provider_strategy: provider_strategy,
         platform_version: matches!(launch, Launch::Fargate(_)).then(|| "LATEST".into()),
         task_definition: Some(td_arn),
         deployment_configuration: Some(req.deployment_configuration.clone().unwrap_or_else(|| {
@@ -467,7 +472,7 @@ pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateServiceRequest) -> Result<
         ));
     }
     let fargate = match &strategy_change {
-        Some(s) => !s.is_empty(),
+        Some(s) => super::providers::strategy_is_fargate(s),
         None => {
             rec.service
                 .launch_type
@@ -476,8 +481,8 @@ pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateServiceRequest) -> Result<
                 || rec
                     .service
                     .capacity_provider_strategy
-                    .as_ref()
-                    .is_some_and(|s| !s.is_empty())
+                    .as_deref()
+                    .is_some_and(super::providers::strategy_is_fargate)
         }
     };
     if fargate
@@ -498,7 +503,7 @@ pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateServiceRequest) -> Result<
         let launch = if fargate {
             Launch::Fargate(None)
         } else {
-            Launch::Ec2
+            Launch::Ec2(None)
         };
         let net = req
             .network_configuration

@@ -1,5 +1,5 @@
 //! TagResource, UntagResource, ListTagsForResource on clusters, services, tasks, task
-//! definitions and container instances.
+//! definitions, container instances and Auto Scaling group capacity providers.
 
 use berth_core::model as m;
 use berth_core::protocol::{Arn, AwsError, ErrorCode, Resource};
@@ -72,6 +72,15 @@ fn tags_mut<'a>(
                 .and_then(|v| v.get_mut((*revision as usize).checked_sub(1)?))
                 .ok_or_else(nf)?;
             (&mut t.tags, Key::TaskDef(family.clone(), *revision))
+        }
+        Resource::CapacityProvider { name } => {
+            let p = st
+                .capacity_providers
+                .get_mut(name)
+                .filter(|p| p.provider.status.as_ref().map(|s| s.as_str()) == Some("ACTIVE"))
+                .ok_or_else(nf)?;
+            let tags = p.provider.tags.get_or_insert_with(Vec::new);
+            (tags, Key::CapacityProvider(name.clone()))
         }
         _ => {
             return Err(AwsError::invalid_parameter(format!(
@@ -148,6 +157,17 @@ pub(crate) fn list(r: &Read<'_>, req: m::ListTagsForResourceRequest) -> Result<V
             .ok_or_else(nf)?
             .tags
             .clone(),
+        // FARGATE and FARGATE_SPOT have no tags of their own here.
+        Resource::CapacityProvider { name } if super::providers::is_fargate(name) => Vec::new(),
+        Resource::CapacityProvider { name } => st
+            .capacity_providers
+            .get(name)
+            .filter(|p| p.provider.status.as_ref().map(|s| s.as_str()) == Some("ACTIVE"))
+            .ok_or_else(nf)?
+            .provider
+            .tags
+            .clone()
+            .unwrap_or_default(),
         _ => {
             return Err(AwsError::invalid_parameter(format!(
                 "Tagging is not supported for {arn}."

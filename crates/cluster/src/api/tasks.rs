@@ -19,7 +19,8 @@ use crate::state::View;
 use crate::state::{ClusterRec, Env, Key, PlacementCache, TaskDefRec, TaskRec};
 use crate::taskids::TaskId;
 
-/// Checks a capacity provider strategy: ≤20 items, known providers, base/weight ranges.
+/// Checks a capacity provider strategy: ≤20 items, providers associated with the cluster
+/// (`allowed`), not Fargate and Auto Scaling group ones together, base/weight ranges.
 pub(crate) fn check_strategy(
     strategy: &[m::CapacityProviderStrategyItem],
     allowed: Option<&[String]>,
@@ -32,18 +33,12 @@ pub(crate) fn check_strategy(
     let mut with_base = 0;
     for item in strategy {
         let name = item.capacity_provider.as_deref().unwrap_or_default();
-        if !super::clusters::FARGATE_PROVIDERS.contains(&name) {
-            return Err(AwsError::invalid_parameter(format!(
-                "The specified capacity provider {name} does not exist. The local cluster has FARGATE and FARGATE_SPOT."
-            )));
-        }
-        if let Some(allowed) = allowed {
-            if !allowed.iter().any(|a| a == name) {
-                // ECS's text (dask/dask-cloudprovider#328: FARGATE_SPOT on a cluster without it).
-                return Err(AwsError::invalid_parameter(
-                    "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.",
-                ));
-            }
+        if allowed.is_some_and(|a| !a.iter().any(|p| p == name)) {
+            // ECS's text (dask/dask-cloudprovider#328: FARGATE_SPOT on a cluster without it);
+            // a provider that does not exist is not associated either.
+            return Err(AwsError::invalid_parameter(
+                "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.",
+            ));
         }
         if !(0..=1000).contains(&item.weight.unwrap_or(0))
             || !(0..=100_000).contains(&item.base.unwrap_or(0))
@@ -56,6 +51,7 @@ pub(crate) fn check_strategy(
             with_base += 1;
         }
     }
+    super::providers::check_mix(strategy)?;
     if with_base > 1 {
         return Err(AwsError::invalid_parameter(
             "Only one capacity provider in a strategy can have a base defined.",
@@ -67,8 +63,9 @@ pub(crate) fn check_strategy(
 /// How a task is launched: EC2 on an instance, or a Fargate capacity provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Launch {
-    /// EC2 launch type.
-    Ec2,
+    /// On a container instance: the EC2 launch type (`None`), or an Auto Scaling group
+    /// capacity provider, whose tasks the cluster's instances run.
+    Ec2(Option<String>),
     /// Fargate with this capacity provider (`None`: the FARGATE launch type).
     Fargate(Option<String>),
 }
@@ -87,7 +84,7 @@ pub(crate) fn choose_launch(
     }
     if let Some(lt) = launch_type {
         return match lt.as_str() {
-            "EC2" => Ok(Launch::Ec2),
+            "EC2" => Ok(Launch::Ec2(None)),
             "FARGATE" => Ok(Launch::Fargate(None)),
             other => Err(AwsError::invalid_parameter(format!(
                 "Launch type {other} is not supported by the local cluster (EC2 and FARGATE are)."
@@ -97,11 +94,18 @@ pub(crate) fn choose_launch(
     let strategy = match strategy {
         Some(s) if !s.is_empty() => s,
         _ if !c.default_strategy.is_empty() => &c.default_strategy[..],
-        _ => return Ok(Launch::Ec2),
+        _ => return Ok(Launch::Ec2(None)),
     };
     check_strategy(strategy, Some(&c.capacity_providers))?;
+    let on = |p: &Option<String>| {
+        if super::providers::strategy_is_fargate(strategy) {
+            Launch::Fargate(p.clone())
+        } else {
+            Launch::Ec2(p.clone())
+        }
+    };
     if let Some(b) = strategy.iter().find(|i| i.base.unwrap_or(0) > 0) {
-        return Ok(Launch::Fargate(b.capacity_provider.clone()));
+        return Ok(on(&b.capacity_provider));
     }
     let total: u64 = strategy
         .iter()
@@ -116,11 +120,11 @@ pub(crate) fn choose_launch(
     for i in strategy {
         let wgt = i.weight.unwrap_or(0).max(0) as u64;
         if pick < wgt {
-            return Ok(Launch::Fargate(i.capacity_provider.clone()));
+            return Ok(on(&i.capacity_provider));
         }
         pick -= wgt;
     }
-    Ok(Launch::Fargate(strategy[0].capacity_provider.clone()))
+    Ok(on(&strategy[0].capacity_provider))
 }
 
 fn network_mode(td: &m::TaskDefinition) -> pl::NetworkMode {
@@ -296,7 +300,7 @@ pub(crate) fn make_task(env: &Env, cluster: &str, now: DateTime<Utc>, n: NewTask
         .iter()
         .any(|c| c.essential.unwrap_or(true) && c.health_check.is_some());
     let (launch_type, provider) = match &n.launch {
-        Launch::Ec2 => ("EC2", None),
+        Launch::Ec2(p) => ("EC2", p.clone()),
         Launch::Fargate(p) => ("FARGATE", p.clone()),
     };
     let info = n.placement.as_ref().map(|p| pl::TaskInfo {
@@ -507,7 +511,7 @@ pub(crate) fn check_launch(
                 "Task definition does not support launch_type FARGATE.",
             ));
         }
-        Launch::Ec2 if !compat("EC2") => {
+        Launch::Ec2(_) if !compat("EC2") => {
             return Err(AwsError::invalid_parameter(
                 "Task definition does not support launch_type EC2.",
             ));
@@ -599,7 +603,7 @@ pub(crate) fn run(w: &mut Write<'_>, req: m::RunTaskRequest) -> Result<Answer, A
     let mut failures = Vec::new();
     let mut placing: Option<PlacementCache> = None;
     let placements: Vec<Option<pl::Placement>> = match launch {
-        Launch::Ec2 => {
+        Launch::Ec2(_) => {
             let (cs, ss) = placement_inputs(
                 req.placement_constraints.as_ref(),
                 req.placement_strategy.as_ref(),
@@ -716,7 +720,7 @@ pub(crate) fn start(w: &mut Write<'_>, req: m::StartTaskRequest) -> Result<Answe
     )?;
     inactive_for_tasks(&td)?;
     super::check_host_access(w.env, &td)?;
-    check_launch(&td, &Launch::Ec2, req.network_configuration.as_ref())?;
+    check_launch(&td, &Launch::Ec2(None), req.network_configuration.as_ref())?;
     let family = td.td.family.clone().unwrap_or_default();
     let group = req
         .group
@@ -758,7 +762,7 @@ pub(crate) fn start(w: &mut Write<'_>, req: m::StartTaskRequest) -> Result<Answe
             NewTask {
                 id: task_id.clone(),
                 td: &td,
-                launch: Launch::Ec2,
+                launch: Launch::Ec2(None),
                 placement: Some(p),
                 az,
                 requirements: &requirements,

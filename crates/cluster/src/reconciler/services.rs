@@ -287,8 +287,8 @@ pub(crate) fn reconcile_service(
         || rec
             .service
             .capacity_provider_strategy
-            .as_ref()
-            .is_some_and(|s| !s.is_empty());
+            .as_deref()
+            .is_some_and(crate::api::strategy_is_fargate);
     let group = format!("service:{name}");
     let (cs, ss) = placement_inputs(
         rec.service.placement_constraints.as_ref(),
@@ -500,20 +500,17 @@ pub(crate) fn reconcile_service(
             return;
         };
         let az = zone_of(c, env, placement.as_ref(), n);
+        // The strategy's first provider names the task's (one provider per service here).
+        let provider = c.services[name]
+            .service
+            .capacity_provider_strategy
+            .as_ref()
+            .and_then(|s| s.first())
+            .and_then(|i| i.capacity_provider.clone());
         let launch = if fargate {
-            Launch::Fargate(Some("FARGATE".into()))
+            Launch::Fargate(provider)
         } else {
-            Launch::Ec2
-        };
-        let launch = match (
-            &launch,
-            c.services[name].service.capacity_provider_strategy.as_ref(),
-        ) {
-            (Launch::Fargate(_), Some(s)) if !s.is_empty() => {
-                Launch::Fargate(s[0].capacity_provider.clone())
-            }
-            (Launch::Fargate(_), _) => Launch::Fargate(None),
-            _ => launch,
+            Launch::Ec2(provider)
         };
         let tags = c.services[name].service.tags.clone().unwrap_or_default();
         // The ENI's subnet comes from the network configuration of the deployment the task

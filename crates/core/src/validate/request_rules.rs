@@ -31,7 +31,7 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
     ),
     (
         "capacity-provider-strategy",
-        "Capacity provider strategy rules: at most 20 providers, each named once, at most one with a base, at least one with a weight above zero.",
+        "Capacity provider strategy rules: at most 20 providers, each named once, at most one with a base, at least one with a weight above zero, not Fargate and Auto Scaling group providers together (ECS's text for the last).",
     ),
     (
         "launch-type-compatibility",
@@ -413,6 +413,22 @@ fn capacity_provider_strategy(strategy: &[CapacityProviderStrategyItem], out: &m
             "capacity-provider-strategy",
             format!("{AT}/{second}/base"),
             "Only one capacity provider in a strategy can have a base defined.",
+        );
+    }
+    let fargate = |i: &CapacityProviderStrategyItem| {
+        matches!(
+            i.capacity_provider.as_deref(),
+            Some("FARGATE" | "FARGATE_SPOT")
+        )
+    };
+    if let Some(n) = strategy.iter().position(|i| !fargate(i))
+        && strategy.iter().any(fargate)
+    {
+        // ECS's text (terraform-aws-modules/terraform-aws-ecs#68).
+        out.error(
+            "capacity-provider-strategy",
+            format!("{AT}/{n}/capacityProvider"),
+            "A capacity provider strategy cannot contain a mix of capacity providers using Auto Scaling groups and Fargate providers. Specify one or the other and try again.",
         );
     }
     if strategy.iter().all(|i| i.weight.unwrap_or(0) <= 0) {

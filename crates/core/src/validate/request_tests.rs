@@ -360,6 +360,12 @@ fn shared_cases() -> Vec<Case> {
                 {"capacityProvider": "FARGATE", "weight": 1}, {"capacityProvider": "FARGATE", "weight": 2}]); },
             |d| d["capacityProviderStrategy"][1]["capacityProvider"] = json!("FARGATE_SPOT"))
             .error("capacity-provider-strategy", "/capacityProviderStrategy/1/capacityProvider"),
+        case("Fargate and Auto Scaling group providers together", fargate, FARGATE,
+            |d| { del(d, "launchType"); d["capacityProviderStrategy"] = json!([
+                {"capacityProvider": "FARGATE", "weight": 1}, {"capacityProvider": "asg-spot", "weight": 2}]); },
+            |d| d["capacityProviderStrategy"][1]["capacityProvider"] = json!("FARGATE_SPOT"))
+            .error("capacity-provider-strategy", "/capacityProviderStrategy/1/capacityProvider")
+            .ecs("A capacity provider strategy cannot contain a mix of capacity providers using Auto Scaling groups and Fargate providers. Specify one or the other and try again."),
         case("Fargate launch of an EC2 task definition", ec2, EC2,
             |d| { d["launchType"] = json!("FARGATE"); del(d, "placementConstraints"); del(d, "placementStrategy"); },
             |d| d["launchType"] = json!("EC2"))
