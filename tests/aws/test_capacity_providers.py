@@ -8,8 +8,8 @@ docs/ecs-response-shapes.md (Capacity providers)."""
 import boto3
 import botocore.config
 import pytest
-from conftest import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY
-from ecs_helpers import FAST, describe_tasks, expect_error, register, service
+from conftest import ACCESS_KEY, ACCOUNT, INSTANCE_CPU, REGION, SECRET_KEY
+from ecs_helpers import FAST, container, describe_tasks, expect_error, register, service
 
 ASG = f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:57ffcb94-11f0-4d6d-bf60-3bac5EXAMPLE:autoScalingGroupName/MyASG"
 
@@ -252,3 +252,49 @@ def test_a_service_on_the_clusters_default_fargate_strategy_runs_on_fargate(ecs)
     (t,) = describe_tasks(ecs, ecs.list_tasks(cluster="default", serviceName="on-default")["taskArns"])
     assert t["launchType"] == "FARGATE" and t["capacityProviderName"] == "FARGATE_SPOT"
     assert "containerInstanceArn" not in t
+
+
+def test_managed_scaling_launches_instances_for_unplaced_service_tasks_and_retires_empty_ones(ecs, control):
+    # Instances of the configured size (INSTANCE_CPU CPU units each): two 45 % tasks fit one.
+    create(ecs, "auto", group="auto-asg",
+           managedScaling={"status": "ENABLED", "targetCapacity": 100, "instanceWarmupPeriod": 0})
+    ecs.create_cluster(clusterName="scaling", capacityProviders=["auto"],
+                       defaultCapacityProviderStrategy=[{"capacityProvider": "auto", "weight": 1}])
+    td = register(ecs, family="big", containers=[container(cpu=INSTANCE_CPU * 45 // 100, memory=256)])
+    assert ecs.list_container_instances(cluster="scaling")["containerInstanceArns"] == []
+    ecs.create_service(cluster="scaling", serviceName="grow", taskDefinition=td["taskDefinitionArn"],
+                       desiredCount=5)
+    ecs.get_waiter("services_stable").wait(cluster="scaling", services=["grow"], WaiterConfig=FAST)
+    arns = ecs.list_container_instances(cluster="scaling")["containerInstanceArns"]
+    described = ecs.describe_container_instances(cluster="scaling", containerInstances=arns)["containerInstances"]
+    # ceil(5 tasks / 2 per instance) = 3, every one the provider's.
+    assert len(described) == 3
+    assert {i["capacityProviderName"] for i in described} == {"auto"}
+    assert sorted(i["runningTasksCount"] for i in described) == [1, 2, 2]
+    tasks = describe_tasks(ecs, ecs.list_tasks(cluster="scaling", serviceName="grow")["taskArns"], cluster="scaling")
+    assert {t["capacityProviderName"] for t in tasks} == {"auto"}
+    assert {t["containerInstanceArn"] for t in tasks} == set(arns)
+    # Fewer tasks: the emptied instance is retired after 15 minutes without tasks, not before.
+    ecs.update_service(cluster="scaling", service="grow", desiredCount=2)
+    control.advance(60)
+    active = lambda: ecs.list_container_instances(cluster="scaling", status="ACTIVE")["containerInstanceArns"]
+    assert len(active()) == 3
+    control.advance(15 * 60)
+    left = ecs.describe_container_instances(cluster="scaling", containerInstances=active())["containerInstances"]
+    assert 1 <= len(left) <= 2 and all(i["runningTasksCount"] > 0 for i in left)
+    # With nothing to run, every instance goes.
+    ecs.update_service(cluster="scaling", service="grow", desiredCount=0)
+    control.advance(16 * 60)
+    assert active() == []
+
+
+def test_without_managed_scaling_nothing_is_launched(ecs, control):
+    create(ecs, "manual", group="manual-asg")
+    ecs.create_cluster(clusterName="fixed", capacityProviders=["manual"],
+                       defaultCapacityProviderStrategy=[{"capacityProvider": "manual", "weight": 1}])
+    td = register(ecs, family="small")
+    ecs.create_service(cluster="fixed", serviceName="stuck", taskDefinition=td["taskDefinitionArn"], desiredCount=1)
+    control.advance(30)
+    assert ecs.list_container_instances(cluster="fixed")["containerInstanceArns"] == []
+    events = [e["message"] for e in service(ecs, "stuck", cluster="fixed")["events"]]
+    assert any("was unable to place a task" in m for m in events), events

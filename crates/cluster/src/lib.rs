@@ -72,7 +72,6 @@ pub mod views;
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use berth_core::placement as pl;
 use berth_core::protocol::{AwsError, ErrorCode};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -80,7 +79,7 @@ use serde_json::Value;
 pub use clock::Clock;
 pub use config::{ClockMode, Config, InstanceSpec, SimTimings};
 use runtime::{Adopt, Runtime, SimRuntime};
-use state::{ClusterRec, Env, InstanceRec, Key, State};
+use state::{ClusterRec, Env, Key, State};
 pub use store::{Store, StoreError};
 use taskids::TaskId;
 
@@ -107,6 +106,8 @@ struct Inner {
     tick: tokio::sync::Mutex<()>,
     /// When the reconciler last purged what is past the retention.
     last_purge: std::sync::Mutex<Option<DateTime<Utc>>>,
+    /// Since when managed scaling has seen each of its instances empty.
+    scale_idle: std::sync::Mutex<reconciler::capacity::Idle>,
     /// What every successful commit changed, for live views.
     changes: changes::ChangeFeed,
     /// DescribeTasks' and DescribeServices' kept answers, read without the state lock.
@@ -211,6 +212,7 @@ impl Cluster {
                 config,
                 tick: tokio::sync::Mutex::new(()),
                 last_purge: std::sync::Mutex::new(None),
+                scale_idle: std::sync::Mutex::new(Default::default()),
                 changes: feed,
                 views,
             }),
@@ -696,49 +698,9 @@ fn seed_default(
     let mut n = 0usize;
     for spec in &config.instances {
         for _ in 0..spec.count {
-            let id = st.new_id(dirty);
-            let ec2 = format!("i-{:017x}", st.random(dirty) >> 4);
-            let az = spec
-                .availability_zones
-                .get(n % spec.availability_zones.len().max(1))
-                .cloned()
-                .unwrap_or_else(|| format!("{}a", env.region));
+            let (id, rec) = api::new_instance(st, env, "default", spec, n, now, dirty);
             n += 1;
-            let mut ci = pl::ContainerInstance::new(
-                env.instance_arn("default", &id),
-                ec2,
-                pl::Resources::new(spec.cpu, spec.memory, 0),
-            );
-            ci.agent_version = "1.89.0".into();
-            ci.registered_at = now.timestamp();
-            for (k, v) in [
-                ("ecs.availability-zone", Some(az.as_str())),
-                ("ecs.instance-type", Some(spec.instance_type.as_str())),
-                ("ecs.os-type", Some("linux")),
-                ("ecs.os-family", Some("LINUX")),
-                ("ecs.cpu-architecture", Some("x86_64")),
-                ("ecs.ami-id", Some("ami-00000000000000000")),
-                ("ecs.capability.task-eni", None),
-                ("com.amazonaws.ecs.capability.docker-remote-api.1.44", None),
-                ("ecs.capability.container-health-check", None),
-            ] {
-                ci = ci.with_attribute(k, v);
-            }
-            for (k, v) in &spec.attributes {
-                ci = ci.with_attribute(k, v.as_deref());
-            }
-            c.instances.insert(
-                id.clone(),
-                InstanceRec {
-                    ci,
-                    tags: Vec::new(),
-                    version: 1,
-                    agent_hash: None,
-                    docker_version: None,
-                    running: 0,
-                    pending: 0,
-                },
-            );
+            c.instances.insert(id.clone(), rec);
             dirty.insert(Key::Instance("default".into(), id));
         }
     }

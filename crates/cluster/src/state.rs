@@ -335,6 +335,9 @@ pub struct InstanceRec {
     /// `versionInfo.dockerVersion` as the agent registered it (none for the cluster's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_version: Option<String>,
+    /// The Auto Scaling group capacity provider that launched it (managed scaling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
     /// Running tasks on it (index).
     #[serde(skip)]
     pub running: u32,

@@ -13,7 +13,8 @@ use super::{
 };
 use chrono::{DateTime, Utc};
 
-use crate::state::{ClusterRec, Env, InstanceRec, Key};
+use crate::config::InstanceSpec;
+use crate::state::{ClusterRec, Env, InstanceRec, Key, State};
 
 fn resources(r: pl::Resources, ports: &pl::Ports, registered_gpu: u32) -> Vec<m::Resource> {
     let int = |name: &str, v: u32| m::Resource {
@@ -108,6 +109,7 @@ pub(crate) fn view(env: &Env, i: &InstanceRec, include: Include) -> m::Container
         )),
         status: Some(ci.status.as_str().into()),
         agent_connected: Some(ci.agent_connected),
+        capacity_provider_name: i.capacity_provider_name.clone(),
         running_tasks_count: Some(i.running as i32),
         pending_tasks_count: Some(i.pending as i32),
         attributes: Some(
@@ -290,6 +292,61 @@ pub(crate) fn deregister(
     w.dirty.insert(Key::Instance(c.name.clone(), id.clone()));
     let v = view(w.env, &c.instances[&id], Include::default());
     out(json!({"containerInstance": v}))
+}
+
+/// A new ACTIVE instance of `cluster` as `spec` describes it, in the `n`-th of its zones
+/// (round-robin): the cluster's configured instances, and the ones managed scaling launches.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn new_instance(
+    st: &mut State,
+    env: &Env,
+    cluster: &str,
+    spec: &InstanceSpec,
+    n: usize,
+    now: DateTime<Utc>,
+    dirty: &mut std::collections::BTreeSet<Key>,
+) -> (String, InstanceRec) {
+    let id = st.new_id(dirty);
+    let ec2 = format!("i-{:017x}", st.random(dirty) >> 4);
+    let az = spec
+        .availability_zones
+        .get(n % spec.availability_zones.len().max(1))
+        .cloned()
+        .unwrap_or_else(|| format!("{}a", env.region));
+    let mut ci = pl::ContainerInstance::new(
+        env.instance_arn(cluster, &id),
+        ec2,
+        pl::Resources::new(spec.cpu, spec.memory, 0),
+    );
+    ci.agent_version = DEFAULT_AGENT_VERSION.into();
+    ci.registered_at = now.timestamp();
+    for (k, v) in [
+        ("ecs.availability-zone", Some(az.as_str())),
+        ("ecs.instance-type", Some(spec.instance_type.as_str())),
+        ("ecs.os-type", Some("linux")),
+        ("ecs.os-family", Some("LINUX")),
+        ("ecs.cpu-architecture", Some("x86_64")),
+        ("ecs.ami-id", Some("ami-00000000000000000")),
+        ("ecs.capability.task-eni", None),
+        ("com.amazonaws.ecs.capability.docker-remote-api.1.44", None),
+        ("ecs.capability.container-health-check", None),
+    ] {
+        ci = ci.with_attribute(k, v);
+    }
+    for (k, v) in &spec.attributes {
+        ci = ci.with_attribute(k, v.as_deref());
+    }
+    let rec = InstanceRec {
+        ci,
+        tags: Vec::new(),
+        version: 1,
+        agent_hash: None,
+        docker_version: None,
+        capacity_provider_name: None,
+        running: 0,
+        pending: 0,
+    };
+    (id, rec)
 }
 
 /// The agent version a registration without `versionInfo` reports (as the configured instances).
@@ -525,6 +582,7 @@ pub(crate) fn register(
                     version: 0,
                     agent_hash: None,
                     docker_version: None,
+                    capacity_provider_name: None,
                     running: 0,
                     pending: 0,
                 },

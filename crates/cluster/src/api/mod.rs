@@ -35,6 +35,7 @@ mod taskdefs;
 mod tasks;
 
 // Record helpers the reconciler shares with the handlers (it creates and stops tasks as they do).
+pub(crate) use instances::new_instance;
 pub(crate) use providers::strategy_is_fargate;
 pub(crate) use services::Ids;
 pub(crate) use taskdefs::parse_reference as parse_task_definition_reference;

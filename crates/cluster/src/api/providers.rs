@@ -6,8 +6,8 @@
 //! - Placing the tasks of an Auto Scaling group provider. There is no Auto Scaling group behind
 //!   the local cluster: its EC2 container instances serve every such provider (`tasks.rs`
 //!   places them as EC2 tasks and names the provider on the task).
-//! - Managed scaling and managed termination protection: recorded and answered as ECS answers
-//!   them, never acted on (no instances are launched or protected).
+//! - Managed scaling, which the reconciler does (`reconciler::capacity`); managed termination
+//!   protection and managed draining are recorded and answered, never acted on.
 //! - Amazon ECS Managed Instances providers (`managedInstancesProvider`): refused with
 //!   `UnsupportedFeatureException`.
 
@@ -365,7 +365,11 @@ pub(crate) fn delete(
     w: &mut Write<'_>,
     req: m::DeleteCapacityProviderRequest,
 ) -> Result<Value, AwsError> {
-    let name = named(req.capacity_provider.as_deref(), "capacityProvider", "deleted")?;
+    let name = named(
+        req.capacity_provider.as_deref(),
+        "capacityProvider",
+        "deleted",
+    )?;
     active(w.st, &name).ok_or_else(not_found)?;
     let cluster =
         w.st.clusters

@@ -2,7 +2,8 @@
 //! become and what the runtime must do. It applies the runtime's events to the tasks
 //! ([`events`]) and to their `awslogs` streams, runs scheduled scaling and target tracking, steps every unsettled service
 //! ([`services`]: deployments, placement of new tasks, replacement of unhealthy ones, the
-//! circuit breaker, DRAINING instances), purges what is past the retention, marks tasks to
+//! circuit breaker, DRAINING instances), scales the instances of capacity providers with managed
+//! scaling ([`capacity`]), purges what is past the retention, marks tasks to
 //! launch and to stop, waits until all of it is committed, and only then asks the runtime to
 //! start and stop them. A big batch of events is applied and staged a slice at a time, letting
 //! the state lock go in between, so a pass never holds readers back for long.
@@ -13,6 +14,7 @@
 //! reports back through events). It shares record helpers with the handlers (task creation,
 //! stop requests, placement inputs) rather than duplicating them.
 
+pub(crate) mod capacity;
 mod events;
 mod services;
 
@@ -127,6 +129,21 @@ impl Cluster {
                 c.placement = Some(cache);
             }
         }
+        // Managed scaling after the services said what they could not place; the instances it
+        // adds unsettle them, so the next pass places there.
+        let mut scaled = BTreeSet::new();
+        {
+            let default_spec = crate::config::InstanceSpec::default();
+            let spec = self.inner.config.instances.first().unwrap_or(&default_spec);
+            let mut idle = self
+                .inner
+                .scale_idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            capacity::scale(&mut st, &self.inner.env, spec, now, &mut idle, &mut scaled);
+        }
+        unsettle(&mut st, &scaled);
+        dirty.extend(scaled);
         self.purge_if_due(&mut st, now, &mut dirty);
         let (to_launch, stops) = collect_runtime_work(&mut st, &mut dirty);
         if !dirty.is_empty() {
