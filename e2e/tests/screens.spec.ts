@@ -4,7 +4,7 @@
  * `aria-current`, Back works, and the filter lives in the URL.
  */
 import { test, expect, open } from '../lib/fixtures';
-import { arnId, type Json } from '../lib/ecs';
+import { arnId, waitUntil, type Json } from '../lib/ecs';
 import { seedCluster, registerWeb } from '../lib/seed';
 import {
   cellByHeader,
@@ -99,6 +99,36 @@ test('cluster tabs: services, tasks, instances (remaining cpu/memory), events me
   expect(times[0]).toBe(newest);
   expect(new Set(keys.map((k) => byId.get(k).service)).size, 'events of several services').toBeGreaterThan(1);
   for (const k of keys.slice(0, 10)) await expect(row(page, 'events', k)).toContainText(byId.get(k).service);
+});
+
+test('a cluster names its capacity providers; instances launched by managed scaling name theirs', async ({ page, api }) => {
+  await api.ecs('CreateCapacityProvider', {
+    name: 'auto',
+    autoScalingGroupProvider: { autoScalingGroupArn: 'auto-asg', managedScaling: { status: 'ENABLED', instanceWarmupPeriod: 0 } },
+  });
+  await api.ecs('CreateCluster', {
+    clusterName: 'scaling',
+    capacityProviders: ['auto'],
+    defaultCapacityProviderStrategy: [{ capacityProvider: 'auto', weight: 1 }],
+  });
+  await registerWeb(api);
+  // The cluster has no instances: the service's tasks find no room until managed scaling adds some.
+  await api.ecs('CreateService', { cluster: 'scaling', serviceName: 'grow', taskDefinition: 'web:1', desiredCount: 2 });
+  const cis = await waitUntil('managed scaling to launch instances', async () => {
+    const l = await api.containerInstances('scaling');
+    return l.length > 0 ? l : null;
+  });
+  await open(page, '/ui/clusters/scaling/instances');
+  await expect(page.locator('.counts')).toContainText('capacity providers: auto');
+  await expect(rows(page, 'instances')).toHaveCount(cis.length);
+  for (const ci of cis) {
+    expect(ci.capacityProviderName).toBe('auto');
+    await expect(row(page, 'instances', arnId(ci.containerInstanceArn)).locator('[data-col=provider]')).toHaveText('auto');
+  }
+  // The default cluster's configured instances were launched by no provider.
+  await open(page, `${C}/instances`);
+  await expect(rows(page, 'instances').first().locator('[data-col=provider]')).toHaveText('—');
+  await expect(page.locator('.counts')).toContainText('capacity providers: FARGATE, FARGATE_SPOT');
 });
 
 test('service tabs: overview counts, deployments, tasks with stopped details, events, configuration', async ({ page, api }) => {

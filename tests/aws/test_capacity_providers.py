@@ -298,3 +298,19 @@ def test_without_managed_scaling_nothing_is_launched(ecs, control):
     assert ecs.list_container_instances(cluster="fixed")["containerInstanceArns"] == []
     events = [e["message"] for e in service(ecs, "stuck", cluster="fixed")["events"]]
     assert any("was unable to place a task" in m for m in events), events
+
+
+def test_managed_scaling_stops_adding_instances_that_tasks_cannot_use(ecs, control):
+    create(ecs, "auto", group="auto-asg",
+           managedScaling={"status": "ENABLED", "instanceWarmupPeriod": 0})
+    ecs.create_cluster(clusterName="picky", capacityProviders=["auto"],
+                       defaultCapacityProviderStrategy=[{"capacityProvider": "auto", "weight": 1}])
+    td = register(ecs, family="picky")
+    # No instance will ever have this attribute: one scale-out, then nothing more.
+    ecs.create_service(cluster="picky", serviceName="never", taskDefinition=td["taskDefinitionArn"], desiredCount=3,
+                       placementConstraints=[{"type": "memberOf", "expression": "attribute:gpu-kind == h100"}])
+    control.advance(30)
+    first = ecs.list_container_instances(cluster="picky")["containerInstanceArns"]
+    assert len(first) == 1
+    control.advance(120)
+    assert ecs.list_container_instances(cluster="picky")["containerInstanceArns"] == first

@@ -27,6 +27,7 @@ pub struct Cluster {
     pub running_tasks_count: Option<i32>,
     pub pending_tasks_count: Option<i32>,
     pub active_services_count: Option<i32>,
+    pub capacity_providers: Option<Vec<String>>,
 }
 
 /// `Deployment` (a service's deployments as DescribeServices lists them).
@@ -186,6 +187,7 @@ pub struct ContainerInstance {
     pub running_tasks_count: Option<i32>,
     pub pending_tasks_count: Option<i32>,
     pub attributes: Option<Vec<Attribute>>,
+    pub capacity_provider_name: Option<String>,
 }
 
 /// `Failure`.
@@ -368,7 +370,7 @@ mod tests {
         let cluster = full::<Cluster>(json!({
             "clusterArn": "a", "clusterName": "c", "status": "ACTIVE",
             "registeredContainerInstancesCount": 1, "runningTasksCount": 2,
-            "pendingTasksCount": 0, "activeServicesCount": 1
+            "pendingTasksCount": 0, "activeServicesCount": 1, "capacityProviders": ["FARGATE"]
         }));
         assert_in_model("Cluster", &cluster, "");
         let instance = full::<ContainerInstance>(json!({
@@ -376,7 +378,8 @@ mod tests {
             "remainingResources": [{"name": "CPU", "integerValue": 1}],
             "registeredResources": [{"name": "CPU", "integerValue": 2}],
             "runningTasksCount": 1, "pendingTasksCount": 0,
-            "attributes": [{"name": "ecs.availability-zone", "value": "az"}]
+            "attributes": [{"name": "ecs.availability-zone", "value": "az"}],
+            "capacityProviderName": "asg"
         }));
         assert_in_model("ContainerInstance", &instance, "");
         let rev = json!({"arn": "r", "requestedTaskCount": 2, "runningTaskCount": 1, "pendingTaskCount": 1});

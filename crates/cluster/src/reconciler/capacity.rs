@@ -7,9 +7,10 @@
 //! taken at once rather than through a CloudWatch alarm: with M the provider's instances that
 //! run tasks plus the instances its unplaced service tasks need (bin-packed onto the cluster's
 //! configured instance size), the provider should have `ceil(M × 100 / targetCapacity)`.
-//! Scale-out is clamped to the step sizes and waits while one of the provider's instances is
-//! within `instanceWarmupPeriod`; scale-in takes only instances without tasks (tasks of DAEMON
-//! services aside) for 15 minutes of cluster time, ECS's 15 data points.
+//! Scale-out is clamped to the step sizes, waits while one of the provider's instances is within
+//! `instanceWarmupPeriod`, and does not happen while one of them is empty (tasks that do not go
+//! there would not go on another like it either). Scale-in takes only instances without tasks
+//! (tasks of DAEMON services aside) for 15 minutes of cluster time, ECS's 15 data points.
 //!
 //! Not here:
 //! - RunTask's tasks: the local cluster refuses what does not fit (placement failures) rather
@@ -32,6 +33,9 @@ use crate::state::{ClusterRec, Env, Key, State};
 /// How long an instance must be empty before managed scaling retires it (ECS's scale-in alarm
 /// needs 15 one-minute data points).
 const IDLE_BEFORE_SCALE_IN: Duration = Duration::minutes(15);
+
+/// ECS's quota of container instances per cluster, which managed scaling does not go past.
+const MAX_INSTANCES: u32 = 5000;
 
 /// When each instance of a managed provider was first seen empty (memory only: after a restart
 /// the count starts again).
@@ -176,12 +180,14 @@ fn plan(
         .map(|(id, _)| id)
         .collect();
     let mut occupied = 0u32;
+    let mut empty = 0u32;
     for id in &mine {
         let key = (cluster.to_string(), (*id).clone());
         if busy(c, id) {
             occupied += 1;
             idle.remove(&key);
         } else {
+            empty += 1;
             idle.entry(key).or_insert(now);
         }
     }
@@ -218,7 +224,10 @@ fn plan(
         .saturating_mul(100)
         .div_ceil(scaling.target);
     let have = mine.len() as u32;
-    if want > have {
+    // An empty instance of the provider has room a new one would have too: if tasks still find
+    // none (a placement constraint, or a pass that has not placed there yet), more instances
+    // would not help. This also bounds scale-out, which has no Auto Scaling group maximum here.
+    if want > have && (needed == 0 || empty == 0) {
         let warming = mine.iter().any(|id| {
             c.instances.get(*id).is_some_and(|i| {
                 now.timestamp() - i.ci.registered_at < scaling.warmup.num_seconds()
@@ -227,8 +236,15 @@ fn plan(
         if warming {
             return Plan::Hold;
         }
-        let step = (want - have).clamp(scaling.min_step, scaling.max_step);
-        return Plan::Out(step);
+        let room = MAX_INSTANCES.saturating_sub(c.instances.len() as u32);
+        let step = (want - have)
+            .clamp(scaling.min_step, scaling.max_step)
+            .min(room);
+        return if step > 0 {
+            Plan::Out(step)
+        } else {
+            Plan::Hold
+        };
     }
     if want < have {
         let mut retire: Vec<String> = mine

@@ -1,5 +1,6 @@
-//! A cluster: its services, tasks, container instances (with remaining cpu and memory), and the
-//! events of all its services merged, newest first.
+//! A cluster: its capacity providers, services, tasks, container instances (with remaining cpu
+//! and memory and the capacity provider that launched them), and the events of all its services
+//! merged, newest first.
 
 use crate::wire as w;
 use leptos::prelude::*;
@@ -80,9 +81,18 @@ fn ClusterCounts(cluster: String) -> impl IntoView {
                     {d.running_tasks_count.unwrap_or(0)} " running · "
                     {d.pending_tasks_count.unwrap_or(0)} " pending · "
                     {d.registered_container_instances_count.unwrap_or(0)} " instances"
+                    {providers(&d)}
                 </p>
             }
         })
+    }
+}
+
+/// " · capacity providers: A, B" when the cluster has any.
+fn providers(c: &w::Cluster) -> String {
+    match c.capacity_providers.as_deref() {
+        Some(p) if !p.is_empty() => format!(" · capacity providers: {}", p.join(", ")),
+        _ => String::new(),
     }
 }
 
@@ -281,6 +291,10 @@ fn Instances(cluster: String) -> impl IntoView {
                             ("status", i.status.as_deref().unwrap_or_default()),
                             ("az", &attribute(i, "ecs.availability-zone")),
                             ("type", &attribute(i, "ecs.instance-type")),
+                            (
+                                "provider",
+                                i.capacity_provider_name.as_deref().unwrap_or_default(),
+                            ),
                         ])
                     })
                 })
@@ -301,6 +315,7 @@ fn Instances(cluster: String) -> impl IntoView {
                     <th scope="col">"Status"</th>
                     <th scope="col">"Availability zone"</th>
                     <th scope="col">"Instance type"</th>
+                    <th scope="col">"Capacity provider"</th>
                     <th scope="col" class="num">"CPU free / registered"</th>
                     <th scope="col" class="num">"Memory free / registered (MiB)"</th>
                     <th scope="col" class="num">"Running"</th>
@@ -326,6 +341,7 @@ fn Instances(cluster: String) -> impl IntoView {
                                     <td>{move || status_text(d.with(|i| i.status.clone().unwrap_or_default()))}</td>
                                     <td>{move || d.with(|i| attribute(i, "ecs.availability-zone"))}</td>
                                     <td>{move || d.with(|i| attribute(i, "ecs.instance-type"))}</td>
+                                    <td data-col="provider">{move || d.with(|i| i.capacity_provider_name.clone().unwrap_or_else(|| "—".into()))}</td>
                                     <td class="num" data-col="cpu">{move || d.with(|i| { let (f, r) = remaining(i, "CPU"); format!("{f} / {r}") })}</td>
                                     <td class="num" data-col="memory">{move || d.with(|i| { let (f, r) = remaining(i, "MEMORY"); format!("{f} / {r}") })}</td>
                                     <td class="num">{move || d.with(|i| i.running_tasks_count.unwrap_or(0))}</td>
