@@ -26,8 +26,8 @@ pub(crate) fn new_cluster(env: &Env, name: &str) -> ClusterRec {
 /// `statistics` (with `STATISTICS`) splits the counts by launch type under the eight names the
 /// model documents, in its order; a task's launch type is its own (`FARGATE` for Fargate
 /// capacity-provider tasks, `EC2` for Auto Scaling group ones), a service's is Fargate when it
-/// runs on Fargate or on a strategy of Fargate providers. Without `SETTINGS`, `settings` is `[]`, as ECS answers
-/// (aws/aws-cli#6404, aws-containers/ecsworkshop#31).
+/// runs on Fargate or on a strategy of Fargate providers. Without `SETTINGS`, `settings` is
+/// `[]`, as ECS answers (aws/aws-cli#6404, aws-containers/ecsworkshop#31).
 pub(crate) fn view(c: &ClusterRec, include: &[m::ClusterField]) -> m::Cluster {
     let has = |f: &str| include.iter().any(|i| i.as_str() == f);
     // [EC2, Fargate] each.

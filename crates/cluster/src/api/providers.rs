@@ -87,8 +87,9 @@ fn check_name(name: &str) -> Result<(), AwsError> {
     Ok(())
 }
 
-/// An Auto Scaling group's ARN (`arn:…:autoscaling:…:autoScalingGroup:<id>:autoScalingGroupName/<name>`)
-/// or name, as the model allows both.
+/// An Auto Scaling group's ARN
+/// (`arn:…:autoscaling:…:autoScalingGroup:<id>:autoScalingGroupName/<name>`) or name, as the
+/// model allows both.
 fn check_group(group: &str) -> Result<(), AwsError> {
     let bad = || {
         AwsError::client(format!(
