@@ -305,12 +305,16 @@ def test_managed_scaling_stops_adding_instances_that_tasks_cannot_use(ecs, contr
            managedScaling={"status": "ENABLED", "instanceWarmupPeriod": 0})
     ecs.create_cluster(clusterName="picky", capacityProviders=["auto"],
                        defaultCapacityProviderStrategy=[{"capacityProvider": "auto", "weight": 1}])
-    td = register(ecs, family="picky")
+    # A fixed host port: one task per instance, so more tasks ask for more instances.
+    port = {"containerPort": 80, "hostPort": 80, "protocol": "tcp"}
+    td = register(ecs, family="picky", containers=[container(portMappings=[port])])
     # No instance will ever have this attribute: one scale-out, then nothing more.
-    ecs.create_service(cluster="picky", serviceName="never", taskDefinition=td["taskDefinitionArn"], desiredCount=3,
+    ecs.create_service(cluster="picky", serviceName="never", taskDefinition=td["taskDefinitionArn"], desiredCount=1,
                        placementConstraints=[{"type": "memberOf", "expression": "attribute:gpu-kind == h100"}])
     control.advance(30)
     first = ecs.list_container_instances(cluster="picky")["containerInstanceArns"]
     assert len(first) == 1
+    # Four tasks would need four instances, but the empty one already takes none of them.
+    ecs.update_service(cluster="picky", service="never", desiredCount=4)
     control.advance(120)
     assert ecs.list_container_instances(cluster="picky")["containerInstanceArns"] == first
