@@ -7,8 +7,9 @@
 //! breaker trips ([`deploy`]), what Service Auto Scaling would do with a metric series
 //! ([`scaling`]), what really changed between two revisions ([`diff`]), and the AWS JSON wire
 //! envelope ([`protocol`]), what ECS fills in when it stores a task definition
-//! ([`registered`]), and the members ECS always returns on services, tasks and container
-//! instances ([`described`]).
+//! ([`registered`]), the members ECS always returns on services, tasks and container
+//! instances ([`described`]), and what the scheduler of an EXTERNAL service does with its task
+//! sets ([`task_sets`]).
 //!
 //! What it deliberately does not do: IO, async, clocks or threads. It returns data (a plan, a
 //! step, diagnostics) and leaves performing it to the embedded cluster, the server, or your tool.
@@ -47,4 +48,5 @@ pub mod placement;
 pub mod protocol;
 pub mod registered;
 pub mod scaling;
+pub mod task_sets;
 pub mod validate;

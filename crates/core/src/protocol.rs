@@ -295,6 +295,15 @@ pub enum Resource {
         /// Deployment id (without `ecs-svc/`).
         id: String,
     },
+    /// `task-set/<cluster>/<service>/ecs-svc/<digits>`
+    TaskSet {
+        /// Cluster name.
+        cluster: String,
+        /// Service name.
+        service: String,
+        /// Task set id, `ecs-svc/<digits>` (two path segments).
+        id: String,
+    },
     /// `service-revision/<cluster>/<service>/<id>`
     ServiceRevision {
         /// Cluster name.
@@ -418,6 +427,11 @@ impl Arn {
                 service: s(1),
                 id: s(2),
             },
+            ("task-set", 4) if segs[2] == "ecs-svc" => Resource::TaskSet {
+                cluster: s(0),
+                service: s(1),
+                id: format!("ecs-svc/{}", segs[3]),
+            },
             ("task-definition", 1) => {
                 let (family, rev) = segs[0]
                     .rsplit_once(':')
@@ -481,6 +495,11 @@ impl fmt::Display for Arn {
                 service,
                 id,
             } => write!(f, "service-revision/{cluster}/{service}/{id}"),
+            Resource::TaskSet {
+                cluster,
+                service,
+                id,
+            } => write!(f, "task-set/{cluster}/{service}/{id}"),
         }
     }
 }
@@ -620,6 +639,7 @@ mod tests {
             "arn:aws:ecs:eu-west-1:1:capacity-provider/FARGATE",
             "arn:aws-cn:ecs:cn-north-1:1:service-deployment/c/s/123",
             "arn:aws:ecs:us-east-1:1:service-revision/c/s/456",
+            "arn:aws:ecs:us-west-2:1:task-set/c/s/ecs-svc/1234567890123456789",
         ] {
             assert_eq!(Arn::parse(text).unwrap().to_string(), text);
         }
@@ -631,6 +651,7 @@ mod tests {
             "arn:aws:ecs:us-east-1:1:service/web",
             "arn:aws:ecs:us-east-1:1:widget/x",
             "arn:aws:ecs:us-east-1:1:task//x",
+            "arn:aws:ecs:us-east-1:1:task-set/c/s/other/1",
         ] {
             assert!(Arn::parse(bad).is_err(), "{bad}");
         }
