@@ -150,6 +150,10 @@ pub(crate) const CATALOGUE: &[(&str, &str)] = &[
         "The CODE_DEPLOY deployment controller needs an Application or Network Load Balancer target group.",
     ),
     (
+        "external-task-set-members",
+        "ECS: TaskDefinition must be blank. / LoadBalancers must be empty or null. / NetworkConfiguration must be null. (CreateService with the EXTERNAL deployment controller; terraform-aws-modules/terraform-aws-ecs#278, hashicorp/terraform-provider-aws#27291, aws/aws-cdk#26335; the launch type, strategy and registries texts are ours)",
+    ),
+    (
         "daemon-desired-count",
         "ECS: The daemon scheduling strategy does not support a desired count for services. Remove the desired count value and try again",
     ),

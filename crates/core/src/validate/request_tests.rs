@@ -634,6 +634,16 @@ fn service_cases() -> Vec<Case> {
             |d| { d["deploymentController"]["type"] = json!("CODE_DEPLOY"); del(d, "loadBalancers"); del(d, "healthCheckGracePeriodSeconds"); },
             |d| d["loadBalancers"] = json!([{"targetGroupArn": TG, "containerName": "app", "containerPort": 80}]))
             .error("deployment-controller", "/deploymentController/type"),
+        case("EXTERNAL with a task definition", fargate, FARGATE,
+            |d| d["deploymentController"]["type"] = json!("EXTERNAL"),
+            |d| { for k in ["taskDefinition", "loadBalancers", "networkConfiguration", "launchType", "healthCheckGracePeriodSeconds"] { del(d, k); } })
+            .error("external-task-set-members", "/taskDefinition")
+            .ecs("TaskDefinition must be blank."),
+        case("EXTERNAL with load balancers", fargate, FARGATE,
+            |d| { d["deploymentController"]["type"] = json!("EXTERNAL"); for k in ["taskDefinition", "networkConfiguration", "launchType"] { del(d, k); } },
+            |d| del(d, "loadBalancers"))
+            .error("external-task-set-members", "/loadBalancers")
+            .ecs("LoadBalancers must be empty or null."),
     ]
 }
 

@@ -281,16 +281,20 @@ fn rules(
         tags: req.tags.as_deref(),
         update,
     };
-    request_rules::check(&common, td, out);
-    let daemon = req
-        .scheduling_strategy
-        .as_ref()
-        .is_some_and(|s| s.as_str() == "DAEMON");
     let controller = req
         .deployment_controller
         .as_ref()
         .and_then(|c| c.r#type.as_ref())
         .map_or("ECS", |t| t.as_str());
+    // An EXTERNAL service has no task definition, network or load balancers of its own (its
+    // task sets do): nothing to check them against.
+    let external = controller == "EXTERNAL";
+    let td = td.filter(|_| !external);
+    request_rules::check(&common, td, out);
+    let daemon = req
+        .scheduling_strategy
+        .as_ref()
+        .is_some_and(|s| s.as_str() == "DAEMON");
 
     if let Some(name) = req.service_name.as_deref() {
         if is_template(name) {
@@ -308,6 +312,9 @@ fn rules(
         daemon_rules(req, &common, described, controller, out);
     }
     deployment_configuration(req, form, daemon, controller, out);
+    if controller == "EXTERNAL" && !update && !described {
+        external_members(req, out);
+    }
     let lbs = req.load_balancers.as_deref().unwrap_or_default();
     load_balancers(lbs, td, out);
     if !update && !described {
@@ -333,7 +340,7 @@ fn rules(
                 .flatten()
                 .any(|c| c.essential.unwrap_or(true) && c.health_check.is_some())
         });
-        if lbs.is_empty() && !lattice && !container_checks && !update {
+        if lbs.is_empty() && !lattice && !container_checks && !update && controller != "EXTERNAL" {
             out.warn(
                 "health-check-grace-period",
                 "/healthCheckGracePeriodSeconds",
@@ -369,6 +376,57 @@ fn rules(
                 "Add a loadBalancers entry with a targetGroupArn; CodeDeploy shifts traffic between two target groups.",
             );
         }
+    }
+}
+
+/// CreateService with the EXTERNAL deployment controller: what a task set carries (task
+/// definition, load balancers, network, launch, registries) must not be given. ECS's texts where
+/// they are on record (terraform-aws-modules/terraform-aws-ecs#278,
+/// hashicorp/terraform-provider-aws#27291, aws/aws-cdk#26335), ours in the same words otherwise.
+fn external_members(req: &CreateServiceRequest, out: &mut Out) {
+    let given = [
+        (
+            req.task_definition.is_some(),
+            "/taskDefinition",
+            "TaskDefinition must be blank.",
+        ),
+        (
+            req.load_balancers.as_ref().is_some_and(|l| !l.is_empty()),
+            "/loadBalancers",
+            "LoadBalancers must be empty or null.",
+        ),
+        (
+            req.network_configuration.is_some(),
+            "/networkConfiguration",
+            "NetworkConfiguration must be null.",
+        ),
+        (
+            req.launch_type.is_some(),
+            "/launchType",
+            "LaunchType must be blank.",
+        ),
+        (
+            req.capacity_provider_strategy
+                .as_ref()
+                .is_some_and(|s| !s.is_empty()),
+            "/capacityProviderStrategy",
+            "CapacityProviderStrategy must be empty or null.",
+        ),
+        (
+            req.service_registries
+                .as_ref()
+                .is_some_and(|l| !l.is_empty()),
+            "/serviceRegistries",
+            "ServiceRegistries must be empty or null.",
+        ),
+    ];
+    for (_, path, message) in given.iter().filter(|(g, _, _)| *g) {
+        out.error_help(
+            "external-task-set-members",
+            *path,
+            *message,
+            "With the EXTERNAL deployment controller the task definition, launch, network and load balancers belong to each task set (CreateTaskSet).",
+        );
     }
 }
 
