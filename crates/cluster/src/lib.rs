@@ -20,8 +20,8 @@
 //!   cluster's [`clock::Clock`]); the [`runtime::Runtime`] trait is shaped for a Docker runtime.
 //! - Not every ECS operation: the ones not implemented answer `UnsupportedFeatureException`
 //!   naming the action, never a stub that pretends to work (see the server's README section).
-//!   Task sets, CODE_DEPLOY/EXTERNAL controllers and Managed Instances capacity providers are
-//!   among them.
+//!   Managed Instances capacity providers are among them. Task sets (EXTERNAL and CODE_DEPLOY
+//!   deployment controllers) are answered, but nothing plays CodeDeploy.
 //!   Application Auto Scaling and CloudWatch Logs are answered too ([`apis`]), for ECS
 //!   services and the `awslogs` streams of tasks only, and CloudWatch metrics: the CPU and
 //!   memory utilisation series the simulated runtime generates and what users push

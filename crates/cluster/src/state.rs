@@ -378,6 +378,27 @@ pub struct ServiceRec {
     /// When it became INACTIVE (the reconciler forgets it after the cluster's retention).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inactive_since: Option<DateTime<Utc>>,
+    /// The task sets of a service with an `EXTERNAL` or `CODE_DEPLOY` deployment controller,
+    /// oldest first, as DescribeTaskSets answers them with `include: [TAGS]` (counts and
+    /// stability as of the last reconcile pass). Such a service has no deployments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub task_sets: Vec<m::TaskSet>,
+}
+
+impl ServiceRec {
+    /// The service's deployment controller type (`ECS` when not set).
+    pub fn controller(&self) -> &str {
+        self.service
+            .deployment_controller
+            .as_ref()
+            .and_then(|d| d.r#type.as_ref())
+            .map_or("ECS", |t| t.as_str())
+    }
+
+    /// Whether task sets, not deployments, run its tasks (`EXTERNAL` and `CODE_DEPLOY`).
+    pub fn uses_task_sets(&self) -> bool {
+        self.controller() != "ECS"
+    }
 }
 
 /// A task-definition revision.

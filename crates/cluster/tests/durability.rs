@@ -7,6 +7,7 @@ use crate::support::*;
 async fn everything_acknowledged_is_there_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let task;
+    let set_id;
     {
         let c = cluster(Some(dir.path())).await;
         for _ in 0..3 {
@@ -36,9 +37,44 @@ async fn everything_acknowledged_is_there_after_reopen() {
             json!({"capacityProviders": ["FARGATE", "asg"],
                 "defaultCapacityProviderStrategy": [{"capacityProvider": "asg", "weight": 1}]}),
         );
+        call(
+            &c,
+            "CreateService",
+            json!({"serviceName": "ext", "desiredCount": 2,
+                "deploymentController": {"type": "EXTERNAL"}}),
+        );
+        let ts = call(
+            &c,
+            "CreateTaskSet",
+            json!({"cluster": "default", "service": "ext", "taskDefinition": "web:1",
+                "launchType": "EC2", "scale": {"value": 50.0, "unit": "PERCENT"}}),
+        );
+        set_id = ts["taskSet"]["id"].as_str().unwrap().to_string();
+        call(
+            &c,
+            "UpdateServicePrimaryTaskSet",
+            json!({"cluster": "default", "service": "ext", "primaryTaskSet": set_id}),
+        );
         c.advance(10).await;
     }
     let c = cluster(Some(dir.path())).await;
+    // The task set, PRIMARY and running its task, and the service still follows it.
+    let ts = call(
+        &c,
+        "DescribeTaskSets",
+        json!({"cluster": "default", "service": "ext", "taskSets": [set_id]}),
+    );
+    assert_eq!(ts["taskSets"][0]["id"], set_id.as_str());
+    assert_eq!(ts["taskSets"][0]["status"], "PRIMARY");
+    assert_eq!(ts["taskSets"][0]["computedDesiredCount"], 1);
+    assert_eq!(ts["taskSets"][0]["runningCount"], 1);
+    let s = call(&c, "DescribeServices", json!({"services": ["ext"]}));
+    assert!(
+        s["services"][0]["taskDefinition"]
+            .as_str()
+            .unwrap()
+            .ends_with("web:1")
+    );
     let l = call(&c, "ListTaskDefinitions", json!({}));
     assert_eq!(l["taskDefinitionArns"].as_array().unwrap().len(), 3);
     assert_eq!(

@@ -101,12 +101,12 @@ async fn malformed_requests_get_aws_shaped_4xx() {
     let (s, v) = send(&app, Some(&format!("{TARGET}RegisterTaskDefinition")), big).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(v["__type"], "RequestEntityTooLargeException");
-    let (s, v) = action(&app, "CreateTaskSet", json!({})).await;
+    let (s, v) = action(&app, "ExecuteCommand", json!({})).await;
     assert_eq!(
         (s, v["__type"].as_str()),
         (StatusCode::BAD_REQUEST, Some("UnsupportedFeatureException"))
     );
-    assert!(v["message"].as_str().unwrap().contains("CreateTaskSet"));
+    assert!(v["message"].as_str().unwrap().contains("ExecuteCommand"));
 }
 
 #[tokio::test]

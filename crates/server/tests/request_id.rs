@@ -124,7 +124,7 @@ async fn every_ecs_error_has_a_request_id_and_its_error_type() {
             "UnknownOperationException",
         ),
         (
-            Some(format!("{ECS}CreateTaskSet")),
+            Some(format!("{ECS}ExecuteCommand")),
             "{}".into(),
             StatusCode::BAD_REQUEST,
             "UnsupportedFeatureException",

@@ -31,6 +31,7 @@ pub(crate) mod secrets;
 mod services;
 pub(crate) mod ssm;
 mod tags;
+mod task_sets;
 mod taskdefs;
 mod tasks;
 
@@ -87,6 +88,7 @@ pub(crate) fn read(r: &Read<'_>, action: &str, body: &[u8]) -> Result<Value, Aws
         "DescribeServiceDeployments" => services::describe_deployments(r, input(body)?),
         "DescribeServiceRevisions" => services::describe_revisions(r, input(body)?),
         "ListAccountSettings" => account::list(r, input(body)?),
+        "DescribeTaskSets" => task_sets::describe(r, input(body)?),
         _ => Err(not_implemented(action)),
     }
 }
@@ -370,6 +372,10 @@ pub(crate) fn write(
         "UpdateService" => services::update(w, input(body)?),
         "DeleteService" => services::delete(w, input(body)?),
         "StopServiceDeployment" => services::stop_deployment(w, input(body)?),
+        "CreateTaskSet" => task_sets::create(w, input(body)?),
+        "UpdateTaskSet" => task_sets::update(w, input(body)?),
+        "DeleteTaskSet" => task_sets::delete(w, input(body)?),
+        "UpdateServicePrimaryTaskSet" => task_sets::update_primary(w, input(body)?),
         "PutAccountSetting" => account::put(w, input(body)?),
         "PutAccountSettingDefault" => account::put_default(w, input(body)?),
         "DeleteAccountSetting" => account::delete(w, input(body)?),

@@ -101,6 +101,14 @@ fn revision_arn(env: &Env, cluster: &str, service: &str, id: &str) -> String {
     })
 }
 
+/// A new deployment (or task set) id, `ecs-svc/<19 digits>`, from the stored random source.
+pub(crate) fn new_deployment_id(st: &mut State, now: chrono::DateTime<chrono::Utc>) -> String {
+    dp::IdSource::deployment_id(&mut Ids {
+        st: &mut st.meta.rng,
+        at: now,
+    })
+}
+
 /// The wire form of a service.
 pub(crate) fn view(c: &ClusterRec, rec: &ServiceRec, with_tags: bool) -> m::Service {
     let mut s = rec.service.clone();
@@ -147,6 +155,22 @@ pub(crate) fn view(c: &ClusterRec, rec: &ServiceRec, with_tags: bool) -> m::Serv
             })
             .collect(),
     );
+    if rec.uses_task_sets() {
+        s.task_definition = rec.service.task_definition.clone();
+        // The PRIMARY set first (ecspresso waits on `taskSets[0]`), then the others oldest first.
+        let primary = |t: &&m::TaskSet| t.status.as_deref() == Some("PRIMARY");
+        s.task_sets = Some(
+            rec.task_sets
+                .iter()
+                .filter(primary)
+                .chain(rec.task_sets.iter().filter(|t| !primary(t)))
+                .map(|t| m::TaskSet {
+                    tags: None,
+                    ..t.clone()
+                })
+                .collect(),
+        );
+    }
     s.events = Some(rec.events.iter().take(100).cloned().collect());
     if let Some(p) = rec.deploy.primary() {
         s.current_service_deployment = Some(deployment_arn_from(&s, &p.id));
@@ -239,19 +263,25 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
             return Err(AwsError::invalid_parameter(DAEMON_PLACEMENT_STRATEGY));
         }
     }
-    if let Some(ctrl) = req
+    let controller = req
         .deployment_controller
         .as_ref()
         .and_then(|d| d.r#type.as_ref())
-    {
-        if ctrl.as_str() != "ECS" {
-            return Err(AwsError::new(
-                ErrorCode::UnsupportedFeatureException,
-                format!(
-                    "The {} deployment controller is not implemented by the Berth local cluster yet.",
-                    ctrl.as_str()
-                ),
-            ));
+        .map_or("ECS", |t| t.as_str())
+        .to_string();
+    match controller.as_str() {
+        "ECS" => {}
+        "EXTERNAL" | "CODE_DEPLOY" if daemon => {
+            return Err(AwsError::invalid_parameter(format!(
+                "The {controller} deployment controller does not support the DAEMON scheduling strategy."
+            )));
+        }
+        "EXTERNAL" => return create_external(w, req, cluster, name),
+        "CODE_DEPLOY" => {}
+        other => {
+            return Err(AwsError::invalid_parameter(format!(
+                "Invalid deployment controller type {other}; use ECS, CODE_DEPLOY or EXTERNAL."
+            )));
         }
     }
     // DAEMON: one task per eligible instance, counted by the reconciler.
@@ -286,21 +316,7 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
     )?;
     let random = w.st.random(w.dirty);
     let c = &w.st.clusters[&cluster];
-    if let Some(existing) = c.services.get(&name) {
-        match existing.service.status.as_deref() {
-            Some("ACTIVE") => {
-                return Err(AwsError::invalid_parameter(
-                    "Creation of service was not idempotent.",
-                ));
-            }
-            Some("DRAINING") => {
-                return Err(AwsError::invalid_parameter(
-                    "Unable to Start a service that is still Draining.",
-                ));
-            }
-            _ => {}
-        }
-    }
+    check_name_free(c, &name)?;
     let launch = if daemon {
         Launch::Ec2(None)
     } else {
@@ -340,7 +356,7 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
         };
         dp::IdSource::deployment_id(&mut ids)
     };
-    let state = dp::ServiceState::new(spec, td_arn.clone(), deployment_id, w.now);
+    let state = dp::ServiceState::new(spec, td_arn.clone(), deployment_id.clone(), w.now);
     // A service on the cluster's default strategy takes that strategy as its own, as on ECS.
     let provider_strategy = req
         .capacity_provider_strategy
@@ -355,13 +371,6 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
         Launch::Ec2(Some(_)) | Launch::Fargate(_) => req.launch_type.clone(),
     };
     let service = m::Service {
-        service_arn: Some(w.env.service_arn(&cluster, &name)),
-        service_name: Some(name.clone()),
-        cluster_arn: Some(w.env.cluster_arn(&cluster)),
-        load_balancers: Some(req.load_balancers.clone().unwrap_or_default()),
-        service_registries: Some(req.service_registries.clone().unwrap_or_default()),
-        status: Some("ACTIVE".into()),
-        desired_count: Some(desired),
         launch_type,
         capacity_provider_strategy: provider_strategy,
         platform_version: matches!(launch, Launch::Fargate(_)).then(|| "LATEST".into()),
@@ -378,16 +387,168 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
                 ..m::DeploymentConfiguration::default()
             }
         })),
+        network_configuration: req.network_configuration.clone(),
+        availability_zone_rebalancing: req.availability_zone_rebalancing.clone(),
+        ..base_service(w, &req, &cluster, &name, desired, &controller)
+    };
+    let rec = new_rec(service, state, desired);
+    let mut rec = rec;
+    if controller == "CODE_DEPLOY" {
+        // ECS makes the service's first task set itself; CodeDeploy makes the next ones.
+        rec.deploy.deployments.clear();
+        let set =
+            super::task_sets::initial(w.env, &cluster, &rec, deployment_id, &td, &launch, w.now);
+        rec.task_sets.push(set);
+    }
+    insert(w, &cluster, &name, rec)
+}
+
+/// CreateService for the `EXTERNAL` deployment controller: a service without a task definition,
+/// launch or network of its own (its task sets have them), and no deployment.
+fn create_external(
+    w: &mut Write<'_>,
+    req: m::CreateServiceRequest,
+    cluster: String,
+    name: String,
+) -> Result<Value, AwsError> {
+    // The members a task set carries. ECS's texts where seen (terraform-aws-modules/
+    // terraform-aws-ecs#278, hashicorp/terraform-provider-aws#27291 and #27362, aws/aws-cdk#26335),
+    // ours in the same words for the others. `platformVersion` and `role` are accepted (PipeCD
+    // sends them).
+    let refused: [(bool, &str); 7] = [
+        (
+            req.task_definition.as_deref() == Some(""),
+            "Family should not be null or empty.",
+        ),
+        (
+            req.task_definition.is_some(),
+            "TaskDefinition must be blank.",
+        ),
+        (
+            req.load_balancers.as_ref().is_some_and(|l| !l.is_empty()),
+            "LoadBalancers must be empty or null.",
+        ),
+        (
+            req.network_configuration.is_some(),
+            "NetworkConfiguration must be null.",
+        ),
+        (req.launch_type.is_some(), "LaunchType must be blank."),
+        (
+            req.capacity_provider_strategy
+                .as_ref()
+                .is_some_and(|s| !s.is_empty()),
+            "CapacityProviderStrategy must be empty or null.",
+        ),
+        (
+            req.service_registries
+                .as_ref()
+                .is_some_and(|l| !l.is_empty()),
+            "ServiceRegistries must be empty or null.",
+        ),
+    ];
+    if let Some((_, text)) = refused.iter().find(|(given, _)| *given) {
+        return Err(AwsError::invalid_parameter(*text));
+    }
+    let desired = req.desired_count.ok_or_else(|| {
+        AwsError::invalid_parameter("desiredCount is required for a REPLICA service.")
+    })?;
+    if !(0..=5000).contains(&desired) {
+        return Err(AwsError::invalid_parameter(
+            "desiredCount must be between 0 and 5000.",
+        ));
+    }
+    let tags = req.tags.clone().unwrap_or_default();
+    check_tags(&tags)?;
+    placement_inputs(
+        req.placement_constraints.as_ref(),
+        req.placement_strategy.as_ref(),
+    )?;
+    let spec_cfg = to_spec_config(req.deployment_configuration.as_ref());
+    spec_cfg
+        .effective(dp::SchedulingStrategy::Replica)
+        .map_err(|e| AwsError::invalid_parameter(e.to_string()))?;
+    check_name_free(&w.st.clusters[&cluster], &name)?;
+    let spec = dp::ServiceSpec {
+        service_name: name.clone(),
+        desired_count: desired as u32,
+        scheduling_strategy: dp::SchedulingStrategy::Replica,
+        deployment_configuration: spec_cfg,
+        health_check_grace_period_seconds: req.health_check_grace_period_seconds.unwrap_or(0).max(0)
+            as u32,
+        health_checked: false,
+        healthy_after_secs: None,
+    };
+    let service = m::Service {
+        // What ECS answers before a PRIMARY task set gives the service its own (a real
+        // DescribeServices, dev.to/t-kikuc).
+        launch_type: Some(m::LaunchType::from("EC2")),
+        deployment_configuration: Some(req.deployment_configuration.clone().unwrap_or_else(|| {
+            m::DeploymentConfiguration {
+                maximum_percent: Some(200),
+                minimum_healthy_percent: Some(100),
+                ..m::DeploymentConfiguration::default()
+            }
+        })),
+        ..base_service(w, &req, &cluster, &name, desired, "EXTERNAL")
+    };
+    let deploy = dp::ServiceState {
+        spec,
+        deployments: Vec::new(),
+        steady_reported: false,
+        stuck_reported: false,
+    };
+    let rec = new_rec(service, deploy, desired);
+    insert(w, &cluster, &name, rec)
+}
+
+/// Stores a new service and answers CreateService with it.
+fn insert(
+    w: &mut Write<'_>,
+    cluster: &str,
+    name: &str,
+    rec: ServiceRec,
+) -> Result<Value, AwsError> {
+    let c =
+        w.st.clusters
+            .get_mut(cluster)
+            .ok_or_else(AwsError::cluster_not_found)?;
+    c.services.insert(name.to_string(), rec);
+    w.dirty
+        .insert(Key::Service(cluster.to_string(), name.to_string()));
+    let v = view(c, &c.services[name], true);
+    out(json!({"service": v}))
+}
+
+/// The members CreateService records alike for every deployment controller.
+fn base_service(
+    w: &Write<'_>,
+    req: &m::CreateServiceRequest,
+    cluster: &str,
+    name: &str,
+    desired: i32,
+    controller: &str,
+) -> m::Service {
+    m::Service {
+        service_arn: Some(w.env.service_arn(cluster, name)),
+        service_name: Some(name.to_string()),
+        cluster_arn: Some(w.env.cluster_arn(cluster)),
+        load_balancers: Some(req.load_balancers.clone().unwrap_or_default()),
+        service_registries: Some(req.service_registries.clone().unwrap_or_default()),
+        status: Some("ACTIVE".into()),
+        desired_count: Some(desired),
         created_at: Some(ts(w.now)),
         placement_constraints: Some(req.placement_constraints.clone().unwrap_or_default()),
         placement_strategy: Some(req.placement_strategy.clone().unwrap_or_default()),
-        network_configuration: req.network_configuration.clone(),
         health_check_grace_period_seconds: req.health_check_grace_period_seconds,
-        scheduling_strategy: Some(m::SchedulingStrategy::from(strategy.as_str())),
+        scheduling_strategy: Some(
+            req.scheduling_strategy
+                .clone()
+                .unwrap_or_else(|| m::SchedulingStrategy::from("REPLICA")),
+        ),
         deployment_controller: Some(m::DeploymentController {
-            r#type: Some(m::DeploymentControllerType::from("ECS")),
+            r#type: Some(m::DeploymentControllerType::from(controller)),
         }),
-        tags: Some(tags),
+        tags: Some(req.tags.clone().unwrap_or_default()),
         created_by: Some(format!("arn:aws:iam::{}:root", w.env.account)),
         enable_ecs_managed_tags: Some(req.enable_ecs_managed_tags.unwrap_or(false)),
         propagate_tags: Some(
@@ -396,28 +557,41 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
                 .unwrap_or_else(|| m::PropagateTags::from("NONE")),
         ),
         enable_execute_command: Some(req.enable_execute_command.unwrap_or(false)),
-        availability_zone_rebalancing: req.availability_zone_rebalancing.clone(),
         role_arn: req.role.as_deref().map(|r| role_arn(&w.env.account, r)),
         ..m::Service::default()
-    };
-    let rec = ServiceRec {
+    }
+}
+
+/// A new service record.
+fn new_rec(service: m::Service, deploy: dp::ServiceState, desired: i32) -> ServiceRec {
+    ServiceRec {
         service,
-        deploy: state,
+        deploy,
         events: Vec::new(),
         last_unplaced: None,
         tasks: Default::default(),
         settled: false,
         metric_base: Some(desired),
         inactive_since: None,
-    };
-    let c =
-        w.st.clusters
-            .get_mut(&cluster)
-            .ok_or_else(AwsError::cluster_not_found)?;
-    c.services.insert(name.clone(), rec);
-    w.dirty.insert(Key::Service(cluster.clone(), name.clone()));
-    let v = view(c, &c.services[&name], true);
-    out(json!({"service": v}))
+        task_sets: Vec::new(),
+    }
+}
+
+/// CreateService's check that the name is free: no ACTIVE or DRAINING service has it.
+fn check_name_free(c: &ClusterRec, name: &str) -> Result<(), AwsError> {
+    match c
+        .services
+        .get(name)
+        .and_then(|e| e.service.status.as_deref())
+    {
+        Some("ACTIVE") => Err(AwsError::invalid_parameter(
+            "Creation of service was not idempotent.",
+        )),
+        Some("DRAINING") => Err(AwsError::invalid_parameter(
+            "Unable to Start a service that is still Draining.",
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn service_mut<'a>(c: &'a mut ClusterRec, s: &str) -> Result<&'a mut ServiceRec, AwsError> {
@@ -456,6 +630,16 @@ pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateServiceRequest) -> Result<
             return Err(AwsError::invalid_parameter(
                 "desiredCount must be between 0 and 5000.",
             ));
+        }
+    }
+    if let Some(rec) = w.st.clusters[&cluster].services.get(&name) {
+        let other_controller = req
+            .deployment_controller
+            .as_ref()
+            .and_then(|d| d.r#type.as_ref())
+            .is_some_and(|t| t.as_str() != rec.controller());
+        if rec.uses_task_sets() || other_controller {
+            return update_task_set_service(w, req, cluster, name);
         }
     }
     let (strategy_change, current_td) = strategy_update(w.st, &cluster, &name, &req)?;
@@ -511,18 +695,7 @@ pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateServiceRequest) -> Result<
             .or(rec.service.network_configuration.as_ref());
         check_launch(td, &launch, net)?;
     }
-    if let Some(cfg) = &req.deployment_configuration {
-        let spec_cfg = to_spec_config(Some(cfg));
-        spec_cfg
-            .effective(rec.deploy.spec.scheduling_strategy)
-            .map_err(|e| AwsError::invalid_parameter(e.to_string()))?;
-        rec.deploy.spec.deployment_configuration = spec_cfg;
-        rec.service.deployment_configuration = Some(cfg.clone());
-    }
-    if let Some(g) = req.health_check_grace_period_seconds {
-        rec.deploy.spec.health_check_grace_period_seconds = g.max(0) as u32;
-        rec.service.health_check_grace_period_seconds = Some(g);
-    }
+    apply_settings(rec, &req)?;
     if let Some(z) = &req.availability_zone_rebalancing {
         rec.service.availability_zone_rebalancing = Some(z.clone());
     }
@@ -592,6 +765,127 @@ pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateServiceRequest) -> Result<
     }
     let c = &w.st.clusters[&cluster];
     w.dirty.insert(Key::Service(cluster.clone(), name.clone()));
+    let v = view(c, &c.services[&name], true);
+    out(json!({"service": v}))
+}
+
+/// UpdateService's deployment configuration and health check grace period, which every kind of
+/// service takes.
+fn apply_settings(rec: &mut ServiceRec, req: &m::UpdateServiceRequest) -> Result<(), AwsError> {
+    if let Some(cfg) = &req.deployment_configuration {
+        let spec_cfg = to_spec_config(Some(cfg));
+        spec_cfg
+            .effective(rec.deploy.spec.scheduling_strategy)
+            .map_err(|e| AwsError::invalid_parameter(e.to_string()))?;
+        rec.deploy.spec.deployment_configuration = spec_cfg;
+        rec.service.deployment_configuration = Some(cfg.clone());
+    }
+    if let Some(g) = req.health_check_grace_period_seconds {
+        rec.deploy.spec.health_check_grace_period_seconds = g.max(0) as u32;
+        rec.service.health_check_grace_period_seconds = Some(g);
+    }
+    Ok(())
+}
+
+/// UpdateService on a service whose task sets carry its task definition, launch and network
+/// (`EXTERNAL`, `CODE_DEPLOY`): those cannot change here (a new task set does that), and a
+/// new desired count rescales every task set. Also where a change of deployment controller is
+/// refused.
+fn update_task_set_service(
+    w: &mut Write<'_>,
+    req: m::UpdateServiceRequest,
+    cluster: String,
+    name: String,
+) -> Result<Value, AwsError> {
+    let c = &w.st.clusters[&cluster];
+    let rec = c
+        .services
+        .get(&name)
+        .ok_or_else(AwsError::service_not_found)?;
+    if rec.service.status.as_deref() != Some("ACTIVE") {
+        return Err(AwsError::new(
+            ErrorCode::ServiceNotActiveException,
+            "Service was not ACTIVE.",
+        ));
+    }
+    let controller = rec.controller().to_string();
+    if let Some(asked) = req
+        .deployment_controller
+        .as_ref()
+        .and_then(|d| d.r#type.as_ref())
+    {
+        if asked.as_str() != controller {
+            // ECS allows some changes (CODE_DEPLOY → ECS or EXTERNAL, ECS ↔ EXTERNAL); the local
+            // cluster does not carry a service across yet, and says so.
+            return Err(AwsError::new(
+                ErrorCode::UnsupportedFeatureException,
+                format!(
+                    "Changing the deployment controller of a service (from {controller} to {}) is not implemented by the Berth local cluster yet.",
+                    asked.as_str()
+                ),
+            ));
+        }
+    }
+    // Refused when given at all, even unchanged (kayac/ecspresso#393). ECS's texts for
+    // CODE_DEPLOY (boto/boto3#1936, hashicorp/terraform-provider-aws#8005, kayac/ecspresso#393);
+    // the platform version, registries and strategy, and every EXTERNAL text, are ours in the
+    // same words.
+    let how = if controller == "CODE_DEPLOY" {
+        "Use AWS CodeDeploy to trigger a new deployment."
+    } else {
+        "Create a new task set to change it."
+    };
+    let refused = |what: &str| {
+        AwsError::invalid_parameter(format!(
+            "Unable to update {what} on services with a {controller} deployment controller. {how}"
+        ))
+    };
+    let given = [
+        (req.task_definition.is_some(), "task definition"),
+        (req.network_configuration.is_some(), "network parameters"),
+        (req.load_balancers.is_some(), "load balancers"),
+        (req.platform_version.is_some(), "platform version"),
+        (req.service_registries.is_some(), "service registries"),
+        (
+            req.capacity_provider_strategy.is_some(),
+            "capacity provider strategy",
+        ),
+    ];
+    if let Some((_, what)) = given.iter().find(|(g, _)| *g) {
+        return Err(refused(what));
+    }
+    if req.force_new_deployment.unwrap_or(false) {
+        return Err(AwsError::invalid_parameter(format!(
+            "Cannot force a new deployment on services with a {controller} deployment controller. {how}"
+        )));
+    }
+    placement_inputs(
+        req.placement_constraints.as_ref(),
+        req.placement_strategy.as_ref(),
+    )?;
+    let now = w.now;
+    let c =
+        w.st.clusters
+            .get_mut(&cluster)
+            .ok_or_else(AwsError::cluster_not_found)?;
+    let rec = service_mut(c, &name)?;
+    apply_settings(rec, &req)?;
+    if let Some(pc) = &req.placement_constraints {
+        rec.service.placement_constraints = Some(pc.clone());
+    }
+    if let Some(ps) = &req.placement_strategy {
+        rec.service.placement_strategy = Some(ps.clone());
+    }
+    if let Some(e) = req.enable_execute_command {
+        rec.service.enable_execute_command = Some(e);
+    }
+    if let Some(d) = req.desired_count {
+        rec.deploy.set_desired_count(d as u32, now);
+        rec.service.desired_count = Some(d);
+        super::task_sets::rescale(rec, now);
+    }
+    w.dirty.insert(Key::Service(cluster.clone(), name.clone()));
+    let c = &w.st.clusters[&cluster];
     let v = view(c, &c.services[&name], true);
     out(json!({"service": v}))
 }
@@ -690,6 +984,13 @@ pub(crate) fn delete(w: &mut Write<'_>, req: m::DeleteServiceRequest) -> Result<
     rec.deploy.set_desired_count(0, now);
     rec.service.desired_count = Some(0);
     rec.service.status = Some("DRAINING".into());
+    for set in &mut rec.task_sets {
+        if set.status.as_deref() != Some("DRAINING") {
+            set.status = Some("DRAINING".into());
+            set.computed_desired_count = Some(0);
+            set.updated_at = Some(ts(now));
+        }
+    }
     w.dirty.insert(Key::Service(c.name.clone(), name.clone()));
     let v = view(c, &c.services[&name], false);
     out(json!({"service": v}))

@@ -82,6 +82,20 @@ fn tags_mut<'a>(
             let tags = p.provider.tags.get_or_insert_with(Vec::new);
             (tags, Key::CapacityProvider(name.clone()))
         }
+        Resource::TaskSet {
+            cluster,
+            service,
+            id,
+        } => {
+            let set = st
+                .clusters
+                .get_mut(cluster)
+                .and_then(|c| c.services.get_mut(service))
+                .and_then(|s| s.task_sets.iter_mut().find(|t| t.id.as_ref() == Some(id)))
+                .ok_or_else(nf)?;
+            let tags = set.tags.get_or_insert_with(Vec::new);
+            (tags, Key::Service(cluster.clone(), service.clone()))
+        }
         _ => {
             return Err(AwsError::invalid_parameter(format!(
                 "Tagging is not supported for {arn}."
@@ -165,6 +179,19 @@ pub(crate) fn list(r: &Read<'_>, req: m::ListTagsForResourceRequest) -> Result<V
             .filter(|p| p.provider.status.as_ref().map(|s| s.as_str()) == Some("ACTIVE"))
             .ok_or_else(nf)?
             .provider
+            .tags
+            .clone()
+            .unwrap_or_default(),
+        Resource::TaskSet {
+            cluster,
+            service,
+            id,
+        } => st
+            .clusters
+            .get(cluster)
+            .and_then(|c| c.services.get(service))
+            .and_then(|s| s.task_sets.iter().find(|t| t.id.as_ref() == Some(id)))
+            .ok_or_else(nf)?
             .tags
             .clone()
             .unwrap_or_default(),

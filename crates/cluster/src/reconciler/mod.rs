@@ -17,6 +17,7 @@
 pub(crate) mod capacity;
 mod events;
 mod services;
+mod task_sets;
 
 use std::collections::BTreeSet;
 

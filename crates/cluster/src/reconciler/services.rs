@@ -19,7 +19,7 @@ use crate::api::{
     Ids, Launch, NewTask, last_segment, make_task, placement_inputs, request_stop, requirements,
     ts, zone_of,
 };
-use crate::state::{ClusterRec, Env, Key, PlacementCache, ServiceRec, State, TaskDefRec};
+use crate::state::{ClusterRec, Env, Key, PlacementCache, ServiceRec, State, TaskDefRec, TaskRec};
 use crate::taskids::{TaskId, TaskIds};
 
 /// Service events kept per service (DescribeServices shows the newest 100).
@@ -42,7 +42,7 @@ fn new_event(st: &mut pl::SplitMix64, now: DateTime<Utc>, message: String) -> m:
     }
 }
 
-fn push_events(
+pub(super) fn push_events(
     rec: &mut ServiceRec,
     rng: &mut pl::SplitMix64,
     now: DateTime<Utc>,
@@ -260,9 +260,14 @@ pub(crate) fn reconcile_service(
             if let Some(rec) = c.services.get_mut(name) {
                 rec.service.status = Some("INACTIVE".into());
                 rec.inactive_since = Some(now);
+                rec.task_sets.clear();
                 dirty.insert(Key::Service(cluster.into(), name.into()));
             }
         }
+        return;
+    }
+    if rec.uses_task_sets() {
+        super::task_sets::reconcile(st, env, cluster, name, now, dirty, placer);
         return;
     }
     let daemon = rec.deploy.spec.scheduling_strategy == dp::SchedulingStrategy::Daemon;
@@ -290,41 +295,10 @@ pub(crate) fn reconcile_service(
             .as_deref()
             .is_some_and(crate::api::strategy_is_fargate);
     let group = format!("service:{name}");
-    let (cs, ss) = placement_inputs(
-        rec.service.placement_constraints.as_ref(),
-        rec.service.placement_strategy.as_ref(),
-    )
-    .unwrap_or_default();
-    let ss = if ss.is_empty() {
-        pl::PlacementStrategy::service_default()
-    } else {
-        ss
-    };
+    let (cs, ss) = service_placement(&rec.service);
     let seed = st.random(dirty);
-    if !fargate && placer.is_none() {
-        let Some(c) = st.clusters.get_mut(cluster) else {
-            return;
-        };
-        // What this pass changed so far (runtime events) must not be missing from a kept state.
-        for k in dirty.iter() {
-            if matches!(k, Key::Task(kc, _) | Key::Instance(kc, _) | Key::Cluster(kc) if kc == cluster)
-            {
-                c.invalidate_placement(k);
-            }
-        }
-        let mut cache = c
-            .placement
-            .take()
-            .unwrap_or_else(|| PlacementCache::build(c));
-        cache.placer.reseed(seed);
-        // The bookkeeping that keeps it valid (RunTask's debug check compares its plans with a
-        // fresh state's, after the passes that kept it).
-        debug_assert_eq!(
-            cache.tasks,
-            PlacementCache::build(c).tasks,
-            "a kept placement state counts the tasks a fresh one counts"
-        );
-        *placer = Some(cache);
+    if !fargate {
+        take_placer(st, cluster, seed, dirty, placer);
     }
     let c = &st.clusters[cluster];
     let rec = &c.services[name];
@@ -345,14 +319,7 @@ pub(crate) fn reconcile_service(
             continue;
         }
         let mut snap = t.snapshot();
-        let off = !daemon
-            && !t.is_stopped()
-            && !snap.stop_requested
-            && t.info.as_ref().is_some_and(|i| {
-                c.instances
-                    .get(pl::instance_id(&i.container_instance_arn))
-                    .is_some_and(|ci| ci.ci.status != pl::InstanceStatus::Active)
-            });
+        let off = !daemon && !snap.stop_requested && on_inactive_instance(c, t);
         if off {
             draining.push(id.to_string());
             snap.stop_requested = true;
@@ -360,9 +327,7 @@ pub(crate) fn reconcile_service(
         snaps.push(snap);
     }
     let mut deploy_state = rec.deploy.clone();
-    deploy_state.spec.healthy_after_secs = (env.task_healthy_after_secs
-        != dp::RUNNING_HEALTHY_AFTER_SECS as u32)
-        .then_some(env.task_healthy_after_secs);
+    deploy_state.spec.healthy_after_secs = healthy_after(env);
     let before = deploy_state.clone();
     if daemon && dpass.error.is_none() && deploy_state.spec.desired_count != dpass.desired {
         deploy_state.set_desired_count(dpass.desired, now);
@@ -473,27 +438,13 @@ pub(crate) fn reconcile_service(
                 Some(p) => Some(p),
                 None => break,
             },
-            Some(p) => {
-                let req = pl::PlacementRequest {
-                    task: reqs.clone(),
-                    count: 1,
-                    placement_constraints: cs.clone(),
-                    placement_strategy: ss.clone(),
-                };
-                match p.place(&req) {
-                    Ok(plan) if !plan.placements.is_empty() => plan.placements.into_iter().next(),
-                    Ok(plan) => {
-                        unplaced = plan.unplaced.map(|u| u.service_event(name));
-                        break;
-                    }
-                    Err(e) => {
-                        unplaced = Some(format!(
-                            "(service {name}) was unable to place a task. Reason: {e}."
-                        ));
-                        break;
-                    }
+            Some(p) => match place_one(p, &reqs, &cs, &ss, name) {
+                Ok(placement) => Some(placement),
+                Err(event) => {
+                    unplaced = event;
+                    break;
                 }
-            }
+            },
         };
         n = n.wrapping_add(1);
         let Some(c) = st.clusters.get_mut(cluster) else {
@@ -548,14 +499,7 @@ pub(crate) fn reconcile_service(
                 subnet,
             },
         );
-        if rec.info.is_some()
-            && let Some(cache) = placer.as_mut()
-        {
-            // The placer charged this task when it placed it.
-            cache.tasks.extend(TaskId::parse(&start.task_id));
-        }
-        c.insert_task(rec);
-        dirty.insert(Key::Task(cluster.into(), start.task_id.clone()));
+        record_started(c, rec, placer, dirty);
         started.push(start.task_id.clone());
     }
     let live = snaps
@@ -634,7 +578,123 @@ pub(crate) fn reconcile_service(
     }
 }
 
-fn resolve_in<'a>(
+/// Takes the cluster's kept placement state into `placer` for this pass (built afresh when a
+/// change dropped it), reseeded with `seed`; nothing when the pass already holds it.
+/// A service's placement constraints and strategy (ECS's service default when it has none).
+pub(super) fn service_placement(
+    svc: &m::Service,
+) -> (Vec<pl::PlacementConstraint>, Vec<pl::PlacementStrategy>) {
+    let (cs, ss) = placement_inputs(
+        svc.placement_constraints.as_ref(),
+        svc.placement_strategy.as_ref(),
+    )
+    .unwrap_or_default();
+    let ss = if ss.is_empty() {
+        pl::PlacementStrategy::service_default()
+    } else {
+        ss
+    };
+    (cs, ss)
+}
+
+/// When a running task without health checks counts as healthy: `None` for ECS's 40 s, else
+/// the server's `--task-healthy-after`.
+pub(super) fn healthy_after(env: &Env) -> Option<u32> {
+    (env.task_healthy_after_secs != dp::RUNNING_HEALTHY_AFTER_SECS as u32)
+        .then_some(env.task_healthy_after_secs)
+}
+
+/// Places one task of service `name` through the pass's placer; `Err` carries ECS's "unable to
+/// place" event for the service (`None` when the placer gave no reason).
+pub(super) fn place_one(
+    p: &mut pl::Placer,
+    task: &pl::TaskRequirements,
+    constraints: &[pl::PlacementConstraint],
+    strategy: &[pl::PlacementStrategy],
+    name: &str,
+) -> Result<pl::Placement, Option<String>> {
+    let req = pl::PlacementRequest {
+        task: task.clone(),
+        count: 1,
+        placement_constraints: constraints.to_vec(),
+        placement_strategy: strategy.to_vec(),
+    };
+    match p.place(&req) {
+        Ok(plan) => match plan.placements.into_iter().next() {
+            Some(placement) => Ok(placement),
+            None => Err(plan.unplaced.map(|u| u.service_event(name))),
+        },
+        Err(e) => Err(Some(format!(
+            "(service {name}) was unable to place a task. Reason: {e}."
+        ))),
+    }
+}
+
+/// Whether a task that is not STOPPED sits on a container instance that is not ACTIVE
+/// (DRAINING, or deregistered with `force`).
+pub(super) fn on_inactive_instance(c: &ClusterRec, t: &TaskRec) -> bool {
+    !t.is_stopped()
+        && t.info.as_ref().is_some_and(|i| {
+            c.instances
+                .get(pl::instance_id(&i.container_instance_arn))
+                .is_some_and(|ci| ci.ci.status != pl::InstanceStatus::Active)
+        })
+}
+
+/// Records a task a pass started: into the cluster, its key into `dirty`, and into the pass's
+/// placement bookkeeping when the placer charged it (it was placed on an instance).
+pub(super) fn record_started(
+    c: &mut ClusterRec,
+    rec: TaskRec,
+    placer: &mut Option<PlacementCache>,
+    dirty: &mut BTreeSet<Key>,
+) {
+    let id = rec.id().to_string();
+    if rec.info.is_some()
+        && let Some(cache) = placer.as_mut()
+    {
+        cache.tasks.extend(TaskId::parse(&id));
+    }
+    c.insert_task(rec);
+    dirty.insert(Key::Task(c.name.clone(), id));
+}
+
+pub(super) fn take_placer(
+    st: &mut State,
+    cluster: &str,
+    seed: u64,
+    dirty: &BTreeSet<Key>,
+    placer: &mut Option<PlacementCache>,
+) {
+    if placer.is_some() {
+        return;
+    }
+    let Some(c) = st.clusters.get_mut(cluster) else {
+        return;
+    };
+    // What this pass changed so far (runtime events) must not be missing from a kept state.
+    for k in dirty.iter() {
+        if matches!(k, Key::Task(kc, _) | Key::Instance(kc, _) | Key::Cluster(kc) if kc == cluster)
+        {
+            c.invalidate_placement(k);
+        }
+    }
+    let mut cache = c
+        .placement
+        .take()
+        .unwrap_or_else(|| PlacementCache::build(c));
+    cache.placer.reseed(seed);
+    // The bookkeeping that keeps it valid (RunTask's debug check compares its plans with a
+    // fresh state's, after the passes that kept it).
+    debug_assert_eq!(
+        cache.tasks,
+        PlacementCache::build(c).tasks,
+        "a kept placement state counts the tasks a fresh one counts"
+    );
+    *placer = Some(cache);
+}
+
+pub(super) fn resolve_in<'a>(
     families: &'a std::collections::BTreeMap<String, Vec<TaskDefRec>>,
     arn: &str,
 ) -> Option<&'a TaskDefRec> {
