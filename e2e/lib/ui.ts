@@ -10,6 +10,7 @@ export type TableName =
   | 'instances'
   | 'events'
   | 'deployments'
+  | 'task-sets'
   | 'containers'
   | 'families'
   | 'revisions';

@@ -131,6 +131,31 @@ test('a cluster names its capacity providers; instances launched by managed scal
   await expect(page.locator('.counts')).toContainText('capacity providers: FARGATE, FARGATE_SPOT');
 });
 
+test('an EXTERNAL service shows its task sets, PRIMARY first, as DescribeTaskSets describes them', async ({ page, api }) => {
+  await registerWeb(api);
+  await api.ecs('CreateService', { serviceName: 'ext', desiredCount: 4, deploymentController: { type: 'EXTERNAL' } });
+  const set = async (scale: number) =>
+    (await api.ecs('CreateTaskSet', {
+      cluster: 'default', service: 'ext', taskDefinition: 'web:1', launchType: 'EC2',
+      scale: { value: scale, unit: 'PERCENT' }, externalId: `deploy-${scale}`,
+    })).taskSet as Json;
+  const blue = await set(50);
+  const green = await set(25);
+  await api.ecs('UpdateServicePrimaryTaskSet', { cluster: 'default', service: 'ext', primaryTaskSet: green.id });
+  await open(page, '/ui/clusters/default/services/ext');
+  await expect(page.locator('[data-fact=controller]')).toHaveText('EXTERNAL');
+  await expect.poll(() => rowKeys(page, 'task-sets')).toEqual([green.id, blue.id]);
+  await expect(row(page, 'task-sets', green.id).locator('[data-col=status]')).toHaveText('PRIMARY');
+  await expect(row(page, 'task-sets', blue.id).locator('[data-col=status]')).toHaveText('ACTIVE');
+  await expect(row(page, 'task-sets', blue.id).locator('[data-col=scale]')).toHaveText('50%');
+  // The counts follow the cluster live: 4 × 50 % = 2 and 4 × 25 % = 1 tasks, once running.
+  await expect(row(page, 'task-sets', blue.id).locator('[data-col=running]')).toHaveText('2/2');
+  await expect(row(page, 'task-sets', green.id).locator('[data-col=running]')).toHaveText('1/1');
+  const described = (await api.ecs('DescribeTaskSets', { cluster: 'default', service: 'ext', taskSets: [blue.id] })).taskSets as Json[];
+  expect(described[0].runningCount).toBe(2);
+  await expect(row(page, 'task-sets', blue.id).locator('[data-col=stability]')).toHaveText(/^(STABILIZING|STEADY_STATE)$/);
+});
+
 test('service tabs: overview counts, deployments, tasks with stopped details, events, configuration', async ({ page, api }) => {
   const scene = await seedCluster(api);
   const svc = await api.describeService('default', 'web');

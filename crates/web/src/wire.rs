@@ -48,6 +48,40 @@ pub struct Deployment {
     pub rollout_state_reason: Option<String>,
 }
 
+/// `Scale` (a task set's share of the service's desired count).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(rename_all = "camelCase", default)]
+pub struct Scale {
+    pub value: Option<f64>,
+    pub unit: Option<String>,
+}
+
+/// `TaskSet` (a service's task sets as DescribeServices lists them: EXTERNAL and CODE_DEPLOY
+/// deployment controllers).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(rename_all = "camelCase", default)]
+pub struct TaskSet {
+    pub id: Option<String>,
+    pub status: Option<String>,
+    pub task_definition: Option<String>,
+    pub external_id: Option<String>,
+    pub computed_desired_count: Option<i32>,
+    pub pending_count: Option<i32>,
+    pub running_count: Option<i32>,
+    pub scale: Option<Scale>,
+    pub stability_status: Option<String>,
+}
+
+/// `DeploymentController`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeploymentController {
+    pub r#type: Option<String>,
+}
+
 /// `ServiceEvent`.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[cfg_attr(test, derive(serde::Serialize))]
@@ -72,6 +106,8 @@ pub struct Service {
     pub launch_type: Option<LaunchType>,
     pub task_definition: Option<String>,
     pub deployments: Option<Vec<Deployment>>,
+    pub task_sets: Option<Vec<TaskSet>>,
+    pub deployment_controller: Option<DeploymentController>,
     pub events: Option<Vec<ServiceEvent>>,
     pub created_at: Option<Timestamp>,
     pub scheduling_strategy: Option<SchedulingStrategy>,
@@ -363,6 +399,11 @@ mod tests {
                 "desiredCount": 1, "pendingCount": 0, "runningCount": 1, "failedTasks": 0,
                 "createdAt": ts, "updatedAt": ts, "rolloutState": "COMPLETED",
                 "rolloutStateReason": "r"}],
+            "taskSets": [{"id": "ecs-svc/1", "status": "PRIMARY", "taskDefinition": "t",
+                "externalId": "x", "computedDesiredCount": 2, "pendingCount": 0,
+                "runningCount": 2, "scale": {"value": 50.0, "unit": "PERCENT"},
+                "stabilityStatus": "STEADY_STATE"}],
+            "deploymentController": {"type": "EXTERNAL"},
             "events": [{"id": "e", "createdAt": ts, "message": "m"}],
             "createdAt": ts, "schedulingStrategy": "REPLICA"
         }));

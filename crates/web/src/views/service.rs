@@ -163,6 +163,13 @@ fn Overview(cluster: String, svc: Memo<Option<w::Service>>) -> impl IntoView {
                 }
             });
             let p = primary(&s).cloned();
+            let controller = s
+                .deployment_controller
+                .as_ref()
+                .and_then(|d| d.r#type.clone())
+                .unwrap_or_else(|| "ECS".into());
+            let sets = s.task_sets.clone().unwrap_or_default();
+            let task_sets = (controller != "ECS").then(|| view! { <TaskSets sets=sets /> });
             let events: Vec<w::ServiceEvent> =
                 s.events.clone().unwrap_or_default().into_iter().take(5).collect();
             view! {
@@ -202,9 +209,12 @@ fn Overview(cluster: String, svc: Memo<Option<w::Service>>) -> impl IntoView {
                             )
                         })}
                     </dd>
+                    <dt>"Deployment controller"</dt>
+                    <dd data-fact="controller">{controller.clone()}</dd>
                     <dt>"Created"</dt>
                     <dd>{fmt::time(s.created_at.as_ref())}</dd>
                 </dl>
+                {task_sets}
                 <h2>"Latest events"</h2>
                 <ul class="events">
                     {events
@@ -222,6 +232,63 @@ fn Overview(cluster: String, svc: Memo<Option<w::Service>>) -> impl IntoView {
                 </ul>
             }
         })
+    }
+}
+
+/// The task sets of a service with an EXTERNAL or CODE_DEPLOY deployment controller: which
+/// one is PRIMARY, what each runs, its share of the desired count and whether it is steady.
+#[component]
+fn TaskSets(sets: Vec<w::TaskSet>) -> impl IntoView {
+    let empty = sets.is_empty().then(|| {
+        view! { <p class="empty">"No task sets: create one with CreateTaskSet."</p> }
+    });
+    view! {
+        <h2>"Task sets"</h2>
+        {empty}
+        <table data-table="task-sets">
+            <thead>
+                <tr>
+                    <th scope="col">"Task set"</th>
+                    <th scope="col">"Status"</th>
+                    <th scope="col">"Revision"</th>
+                    <th scope="col">"Scale"</th>
+                    <th scope="col">"Running"</th>
+                    <th scope="col">"Stability"</th>
+                    <th scope="col">"External id"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {sets
+                    .into_iter()
+                    .map(|t| {
+                        let id = t.id.clone().unwrap_or_default();
+                        let td = t.task_definition.clone().unwrap_or_default();
+                        let scale = t
+                            .scale
+                            .as_ref()
+                            .and_then(|s| s.value)
+                            .map(|v| format!("{v}%"))
+                            .unwrap_or_default();
+                        let counts = format!(
+                            "{}/{}",
+                            t.running_count.unwrap_or(0),
+                            t.computed_desired_count.unwrap_or(0)
+                        );
+                        view! {
+                            <tr data-key=id.clone()>
+                                <td>{id.clone()}</td>
+                                <td data-col="status">{t.status.clone().unwrap_or_default()}</td>
+                                <td>{fmt::family_revision(&td).to_string()}</td>
+                                <td data-col="scale">{scale}</td>
+                                <td data-col="running">{counts}</td>
+                                <td data-col="stability">{t.stability_status.clone().unwrap_or_default()}</td>
+                                <td>{t.external_id.clone().unwrap_or_else(|| "—".into())}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
     }
 }
 
