@@ -391,8 +391,7 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
         availability_zone_rebalancing: req.availability_zone_rebalancing.clone(),
         ..base_service(w, &req, &cluster, &name, desired, &controller)
     };
-    let rec = new_rec(service, state, desired);
-    let mut rec = rec;
+    let mut rec = new_rec(service, state, desired);
     if controller == "CODE_DEPLOY" {
         // ECS makes the service's first task set itself; CodeDeploy makes the next ones.
         rec.deploy.deployments.clear();
