@@ -240,3 +240,49 @@ test('Esc and Cancel close the dialog, send nothing and give focus back to the t
   expect(mutations, 'no mutating call').toHaveLength(0);
   await waitUntil('service unchanged', async () => (await api.describeService('default', 'web')).desiredCount === 1);
 });
+
+test('an EXTERNAL service is deployed through its task sets: scale one, make it PRIMARY, delete the other', async ({ page, api }) => {
+  await registerWeb(api);
+  await api.ecs('CreateService', { serviceName: 'ext', desiredCount: 2, deploymentController: { type: 'EXTERNAL' } });
+  const set = async (scale: number) =>
+    (await api.ecs('CreateTaskSet', {
+      cluster: 'default', service: 'ext', taskDefinition: 'web:1', launchType: 'EC2', scale: { value: scale, unit: 'PERCENT' },
+    })).taskSet as Json;
+  const blue = await set(100);
+  const green = await set(0);
+  await api.ecs('UpdateServicePrimaryTaskSet', { cluster: 'default', service: 'ext', primaryTaskSet: blue.id });
+  await open(page, '/ui/clusters/default/services/ext');
+  // ECS refuses rolling deployments of such a service: the dashboard does not offer them.
+  await expect(action(page, 'Scale')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Deploy', exact: true })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Roll back', exact: true })).toHaveCount(0);
+  const described = async (id: string) =>
+    ((await api.ecs('DescribeTaskSets', { cluster: 'default', service: 'ext', taskSets: [id] })).taskSets as Json[])[0];
+
+  let d = await openDialog(page, row(page, 'task-sets', green.id).getByRole('button', { name: 'Scale task set' }));
+  await d.getByLabel(/scale/i).fill('150');
+  await confirmButton(d).click();
+  await expect(d.getByRole('alert')).toContainText('0 to 100');
+  await d.getByLabel(/scale/i).fill('50');
+  await confirmButton(d).click();
+  await expect(d).toBeHidden();
+  await waitUntil('green scaled to 50 %', async () => ((await described(green.id)).computedDesiredCount === 1 ? true : null));
+
+  // The PRIMARY set has no "Make primary"; green gets it, and blue becomes ACTIVE.
+  await expect(row(page, 'task-sets', blue.id).getByRole('button', { name: 'Make primary' })).toHaveCount(0);
+  d = await openDialog(page, row(page, 'task-sets', green.id).getByRole('button', { name: 'Make primary' }));
+  await confirmButton(d).click();
+  await expect(d).toBeHidden();
+  await expect(row(page, 'task-sets', green.id).locator('[data-col=status]')).toHaveText('PRIMARY');
+  await expect(row(page, 'task-sets', blue.id).locator('[data-col=status]')).toHaveText('ACTIVE');
+  expect((await described(blue.id)).status).toBe('ACTIVE');
+
+  d = await openDialog(page, row(page, 'task-sets', blue.id).getByRole('button', { name: 'Delete task set' }));
+  await confirmButton(d).click();
+  await expect(d).toBeHidden();
+  await waitUntil('blue to drain away', async () => {
+    const sets = (await api.describeService('default', 'ext')).taskSets as Json[];
+    return sets.length === 1 && sets[0].id === green.id ? true : null;
+  });
+  await expect(row(page, 'task-sets', blue.id)).toHaveCount(0);
+});

@@ -169,7 +169,11 @@ fn Overview(cluster: String, svc: Memo<Option<w::Service>>) -> impl IntoView {
                 .and_then(|d| d.r#type.clone())
                 .unwrap_or_else(|| "ECS".into());
             let sets = s.task_sets.clone().unwrap_or_default();
-            let task_sets = (controller != "ECS").then(|| view! { <TaskSets sets=sets /> });
+            let external = controller == "EXTERNAL";
+            let service = s.service_name.clone().unwrap_or_default();
+            let task_sets = (controller != "ECS").then(|| {
+                view! { <TaskSets cluster=cluster.clone() service=service sets=sets external=external /> }
+            });
             let events: Vec<w::ServiceEvent> =
                 s.events.clone().unwrap_or_default().into_iter().take(5).collect();
             view! {
@@ -235,10 +239,133 @@ fn Overview(cluster: String, svc: Memo<Option<w::Service>>) -> impl IntoView {
     }
 }
 
+/// An ECS call on one service (`cluster` and `service` added to `body`), answering `done`.
+fn service_call(
+    action: &'static str,
+    cluster: String,
+    service: String,
+    body: serde_json::Value,
+    done: String,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<String, ApiError>>>> {
+    Box::pin(async move {
+        let mut b = body;
+        b["cluster"] = json!(cluster);
+        b["service"] = json!(service);
+        api::ecs_json(action, b).await?;
+        Ok(done)
+    })
+}
+
+/// The row actions of an EXTERNAL service's task set: make it PRIMARY, scale it, delete it
+/// (with `force` when it is PRIMARY, as ECS requires).
+fn task_set_actions(cluster: String, service: String, t: &w::TaskSet) -> impl IntoView + use<> {
+    let id = t.id.clone().unwrap_or_default();
+    let status = t.status.clone().unwrap_or_default();
+    let scale_now = t.scale.as_ref().and_then(|s| s.value).unwrap_or(0.0);
+    let (c1, s1, id1) = (cluster.clone(), service.clone(), id.clone());
+    let primary = move || {
+        let (cluster, service, id) = (c1.clone(), s1.clone(), id1.clone());
+        open_dialog(Dialog {
+            title: "Make primary".into(),
+            body: format!(
+                "Make task set {id} the PRIMARY one of {service}; the current PRIMARY becomes ACTIVE and the service takes this set's task definition, launch and network."
+            ),
+            fields: vec![],
+            typed_confirm: None,
+            danger: false,
+            run: Arc::new(move |_| {
+                service_call(
+                    "UpdateServicePrimaryTaskSet",
+                    cluster.clone(),
+                    service.clone(),
+                    json!({"primaryTaskSet": id}),
+                    format!("Task set {id} is PRIMARY."),
+                )
+            }),
+        });
+    };
+    let (c2, s2, id2) = (cluster.clone(), service.clone(), id.clone());
+    let scale = move || {
+        let (cluster, service, id) = (c2.clone(), s2.clone(), id2.clone());
+        open_dialog(Dialog {
+            title: "Scale task set".into(),
+            body: format!(
+                "Set the share of {service}'s desired count that task set {id} runs, in percent (now {scale_now}%)."
+            ),
+            fields: vec![Field::number("Scale (percent)", scale_now.round() as i64)],
+            typed_confirm: None,
+            danger: false,
+            run: Arc::new(move |v| {
+                let raw = v.into_iter().next().unwrap_or_default();
+                match raw.trim().parse::<f64>() {
+                    Ok(p) if (0.0..=100.0).contains(&p) => service_call(
+                        "UpdateTaskSet",
+                        cluster.clone(),
+                        service.clone(),
+                        json!({"taskSet": id, "scale": {"value": p, "unit": "PERCENT"}}),
+                        format!("Task set {id} scaled to {p}%."),
+                    ),
+                    _ => Box::pin(async move {
+                        Err(ApiError {
+                            code: "InvalidParameterException".into(),
+                            message: format!(
+                                "The scale is a number of percent from 0 to 100, not {raw:?}."
+                            ),
+                        })
+                    }),
+                }
+            }),
+        });
+    };
+    let is_primary = status == "PRIMARY";
+    let (c3, s3, id3) = (cluster, service, id);
+    let delete = move || {
+        let (cluster, service, id) = (c3.clone(), s3.clone(), id3.clone());
+        open_dialog(Dialog {
+            title: "Delete task set".into(),
+            body: if is_primary {
+                format!(
+                    "Delete the PRIMARY task set {id} of {service} (with force): its tasks are stopped and the service has no PRIMARY set until another is made one."
+                )
+            } else {
+                format!("Delete task set {id} of {service}: it drains and its tasks are stopped.")
+            },
+            fields: vec![],
+            typed_confirm: None,
+            danger: true,
+            run: Arc::new(move |_| {
+                service_call(
+                    "DeleteTaskSet",
+                    cluster.clone(),
+                    service.clone(),
+                    json!({"taskSet": id, "force": is_primary}),
+                    format!("Task set {id} is draining."),
+                )
+            }),
+        });
+    };
+    let draining = status == "DRAINING";
+    (!draining).then(|| {
+        view! {
+            <div class="actions" role="group" aria-label="Task set actions">
+                {(!is_primary).then(|| view! { <WriteButton class="btn" label="Make primary" on_click=Box::new(primary) /> })}
+                <WriteButton class="btn" label="Scale task set" on_click=Box::new(scale) />
+                <WriteButton class="btn danger" label="Delete task set" on_click=Box::new(delete) />
+            </div>
+        }
+    })
+}
+
 /// The task sets of a service with an EXTERNAL or CODE_DEPLOY deployment controller: which
-/// one is PRIMARY, what each runs, its share of the desired count and whether it is steady.
+/// one is PRIMARY, what each runs, its share of the desired count and whether it is steady;
+/// for an EXTERNAL service, the actions on each (a CODE_DEPLOY service's sets are CodeDeploy's).
 #[component]
-fn TaskSets(sets: Vec<w::TaskSet>) -> impl IntoView {
+fn TaskSets(
+    cluster: String,
+    service: String,
+    sets: Vec<w::TaskSet>,
+    external: bool,
+) -> impl IntoView {
     let empty = sets.is_empty().then(|| {
         view! { <p class="empty">"No task sets: create one with CreateTaskSet."</p> }
     });
@@ -255,6 +382,7 @@ fn TaskSets(sets: Vec<w::TaskSet>) -> impl IntoView {
                     <th scope="col">"Running"</th>
                     <th scope="col">"Stability"</th>
                     <th scope="col">"External id"</th>
+                    {external.then(|| view! { <th scope="col">"Actions"</th> })}
                 </tr>
             </thead>
             <tbody>
@@ -283,6 +411,7 @@ fn TaskSets(sets: Vec<w::TaskSet>) -> impl IntoView {
                                 <td data-col="running">{counts}</td>
                                 <td data-col="stability">{t.stability_status.clone().unwrap_or_default()}</td>
                                 <td>{t.external_id.clone().unwrap_or_else(|| "—".into())}</td>
+                                {external.then(|| view! { <td>{task_set_actions(cluster.clone(), service.clone(), &t)}</td> })}
                             </tr>
                         }
                     })
@@ -613,13 +742,7 @@ fn update(
     body: serde_json::Value,
     done: String,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<String, ApiError>>>> {
-    Box::pin(async move {
-        let mut b = body;
-        b["cluster"] = json!(cluster);
-        b["service"] = json!(service);
-        api::ecs_json("UpdateService", b).await?;
-        Ok(done)
-    })
+    service_call("UpdateService", cluster, service, body, done)
 }
 
 #[component]
@@ -837,12 +960,35 @@ fn Actions(cluster: String, svc: Memo<Option<w::Service>>) -> impl IntoView {
             }),
         });
     };
+    // A service whose task sets carry its revision is deployed through them (EXTERNAL) or by
+    // CodeDeploy: ECS refuses UpdateService's deployments there, so they are not offered.
+    let rolling = move || {
+        svc.with(|s| {
+            s.as_ref()
+                .and_then(|s| s.deployment_controller.as_ref())
+                .and_then(|d| d.r#type.as_deref())
+                .is_none_or(|t| t == "ECS")
+        })
+    };
+    let deploy = Arc::new(deploy);
+    let force = Arc::new(force);
+    let rollback = Arc::new(rollback);
     view! {
         <div class="actions" role="group" aria-label="Service actions">
-            <WriteButton class="btn primary" label="Deploy" on_click=Box::new(deploy) />
-            <WriteButton class="btn" label="Force new deployment" on_click=Box::new(force) />
+            {move || {
+                let (deploy, force) = (deploy.clone(), force.clone());
+                rolling().then(|| view! {
+                    <WriteButton class="btn primary" label="Deploy" on_click=Box::new(move || deploy()) />
+                    <WriteButton class="btn" label="Force new deployment" on_click=Box::new(move || force()) />
+                })
+            }}
             <WriteButton class="btn" label="Scale" on_click=Box::new(scale) />
-            <WriteButton class="btn" label="Roll back" on_click=Box::new(rollback) />
+            {move || {
+                let rollback = rollback.clone();
+                rolling().then(|| view! {
+                    <WriteButton class="btn" label="Roll back" on_click=Box::new(move || rollback()) />
+                })
+            }}
             <WriteButton class="btn danger" label="Delete service" on_click=Box::new(delete) />
         </div>
     }
