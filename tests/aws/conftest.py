@@ -248,6 +248,20 @@ def ecs(endpoint):
     )
 
 
+@pytest.fixture(scope="session")
+def unchecked(endpoint):
+    """A boto3 ECS client without botocore's own parameter validation: it sends what botocore
+    would refuse (as other SDKs may), so the server's refusal is what the test sees."""
+    return boto3.session.Session().client(
+        "ecs",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=_client_config().merge(botocore.config.Config(parameter_validation=False)),
+    )
+
+
 class CliError(Exception):
     def __init__(self, args, code, stdout, stderr):
         super().__init__(f"aws {' '.join(args)} exited {code}: {stderr.strip()}")

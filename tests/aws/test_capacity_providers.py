@@ -5,22 +5,10 @@ clusters, and tasks and services launched through them (on the cluster's EC2 ins
 ECS's texts and response shapes are cited in docs/ecs-error-harvest.md (section P) and
 docs/ecs-response-shapes.md (Capacity providers)."""
 
-import boto3
-import botocore.config
-import pytest
-from conftest import ACCESS_KEY, ACCOUNT, INSTANCE_CPU, REGION, SECRET_KEY
+from conftest import ACCOUNT, INSTANCE_CPU, REGION
 from ecs_helpers import FAST, container, describe_tasks, expect_error, register, service
 
 ASG = f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:57ffcb94-11f0-4d6d-bf60-3bac5EXAMPLE:autoScalingGroupName/MyASG"
-
-
-@pytest.fixture(scope="module")
-def unchecked(endpoint):
-    """A boto3 client that sends what botocore would refuse itself (as other SDKs may)."""
-    return boto3.session.Session().client(
-        "ecs", region_name=REGION, endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        config=botocore.config.Config(parameter_validation=False, retries={"max_attempts": 1}))
 
 
 def cp_arn(name):

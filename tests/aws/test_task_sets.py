@@ -2,29 +2,17 @@
 task sets (CreateTaskSet, UpdateTaskSet, DeleteTaskSet, UpdateServicePrimaryTaskSet,
 DescribeTaskSets), and CODE_DEPLOY services with the PRIMARY task set ECS makes for them.
 
-ECS's texts and response shapes are cited in docs/ecs-error-harvest.md (section T) and
+ECS's texts and response shapes are cited in docs/ecs-error-harvest.md (section "Task sets") and
 docs/ecs-response-shapes.md (Task sets)."""
 
 import math
 
-import boto3
-import botocore.config
-import pytest
-from conftest import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY
+from conftest import ACCOUNT, REGION
 from ecs_helpers import container, expect_error, register, service, service_tasks, wait_until
 
 SERVICE_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/default/ext"
 NOT_EXTERNAL = ("Amazon ECS only supports task set management on services configured to use external "
                 "deployment controllers.")
-
-
-@pytest.fixture(scope="module")
-def unchecked(endpoint):
-    """A boto3 client that sends what botocore would refuse itself (as other SDKs may)."""
-    return boto3.session.Session().client(
-        "ecs", region_name=REGION, endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        config=botocore.config.Config(parameter_validation=False, retries={"max_attempts": 1}))
 
 
 def external(ecs, name="ext", desired=4, **kw):
