@@ -261,8 +261,10 @@ def test_code_deploy_service_gets_a_primary_task_set_and_refuses_a_new_task_defi
     port = [{"containerPort": 80, "hostPort": 0}]
     register(ecs, "web", containers=[container(portMappings=port)])
     register(ecs, "web", containers=[container(image="nginx:1.28", portMappings=port)])
+    # CDK names a CODE_DEPLOY service's task definition by its family alone (aws-cdk's
+    # base-service.ts strips the revision): the latest ACTIVE revision runs.
     created = ecs.create_service(
-        cluster="default", serviceName="bg", taskDefinition="web:1", desiredCount=2, launchType="EC2",
+        cluster="default", serviceName="bg", taskDefinition="web", desiredCount=2, launchType="EC2",
         deploymentController={"type": "CODE_DEPLOY"},
         loadBalancers=[{"targetGroupArn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/blue/1",
                         "containerName": "web", "containerPort": 80}],
@@ -272,12 +274,13 @@ def test_code_deploy_service_gets_a_primary_task_set_and_refuses_a_new_task_defi
     [ts] = created["taskSets"]
     assert ts["status"] == "PRIMARY" and ts["computedDesiredCount"] == 2
     assert ts["taskDefinition"] == created["taskDefinition"]
+    assert ts["taskDefinition"].endswith(":task-definition/web:2")
     assert ts["scale"] == {"value": 100.0, "unit": "PERCENT"}
     settled_set(ecs, control, ts["id"], "bg")
     assert len(set_tasks(ecs, ts["id"], "bg")) == 2
     # Refused when given at all (boto/boto3#1936, terraform-provider-aws#8005, kayac/ecspresso#393).
     for kw, what in [
-        ({"taskDefinition": "web:2"}, "task definition"),
+        ({"taskDefinition": "web:1"}, "task definition"),
         ({"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}}, "network parameters"),
         ({"loadBalancers": created["loadBalancers"]}, "load balancers"),
     ]:
