@@ -445,6 +445,14 @@ mod tests {
                     (now - t0()).num_seconds(),
                 ));
             }
+            // After a step no set runs more than it wants.
+            for set in sets {
+                let live = tasks
+                    .iter()
+                    .filter(|t| t.deployment_id == set.id && t.last_status != TaskStatus::Stopped)
+                    .count();
+                assert!(live <= set.wanted() as usize, "{} runs {live}", set.id);
+            }
             now += Duration::seconds(30);
         }
         tasks

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::taskdefs::resolve;
 use super::tasks::{
     Launch, check_fargate_placement, check_launch, check_strategy, choose_launch, placement_inputs,
+    recorded_launch,
 };
 use super::{
     Page, Read, Write, active_cluster, active_cluster_mut, check_batch, check_tags, failure,
@@ -357,19 +358,14 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateServiceRequest) -> Result<
         dp::IdSource::deployment_id(&mut ids)
     };
     let state = dp::ServiceState::new(spec, td_arn.clone(), deployment_id.clone(), w.now);
-    // A service on the cluster's default strategy takes that strategy as its own, as on ECS.
-    let provider_strategy = req
-        .capacity_provider_strategy
-        .clone()
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            (req.launch_type.is_none() && !daemon && !c.default_strategy.is_empty())
-                .then(|| c.default_strategy.clone())
-        });
-    let launch_type = match &launch {
-        Launch::Ec2(None) => req.launch_type.clone().or(Some(m::LaunchType::from("EC2"))),
-        Launch::Ec2(Some(_)) | Launch::Fargate(_) => req.launch_type.clone(),
-    };
+    // A service on the cluster's default strategy takes that strategy as its own, as on ECS
+    // (a DAEMON service cannot be on one: refused above).
+    let (launch_type, provider_strategy) = recorded_launch(
+        c,
+        &launch,
+        req.launch_type.as_ref(),
+        req.capacity_provider_strategy.as_deref(),
+    );
     let service = m::Service {
         launch_type,
         capacity_provider_strategy: provider_strategy,

@@ -14,7 +14,7 @@ use berth_core::task_sets as tset;
 use serde_json::{Value, json};
 
 use super::taskdefs::resolve;
-use super::tasks::{Launch, check_fargate_placement, check_launch, choose_launch};
+use super::tasks::{Launch, check_fargate_placement, check_launch, choose_launch, recorded_launch};
 use super::{Read, Write, active_cluster, check_batch, check_tags, failure, last_segment, out, ts};
 use crate::state::{ClusterRec, Env, Key, ServiceRec, TaskDefRec};
 
@@ -178,7 +178,7 @@ fn stabilizing(set: &mut m::TaskSet, now: chrono::DateTime<chrono::Utc>) {
 }
 
 fn scale_of(set: &m::TaskSet) -> f64 {
-    set.scale.as_ref().and_then(|s| s.value).unwrap_or(100.0)
+    set.scale.as_ref().and_then(|s| s.value).unwrap_or(0.0)
 }
 
 /// A new task set record (STABILIZING, counts zero; the reconciler takes it from there).
@@ -217,19 +217,7 @@ fn new_set(
             None | Some("LATEST") => "1.4.0".to_string(),
             Some(v) => v.to_string(),
         }),
-        platform_family: fargate.then(|| {
-            td.td
-                .runtime_platform
-                .as_ref()
-                .and_then(|p| p.operating_system_family.as_ref())
-                .map_or("Linux".into(), |f| {
-                    if f.as_str() == "LINUX" {
-                        "Linux".into()
-                    } else {
-                        f.as_str().to_string()
-                    }
-                })
-        }),
+        platform_family: fargate.then(|| "Linux".into()),
         network_configuration: req.network_configuration,
         load_balancers: Some(req.load_balancers),
         service_registries: Some(req.service_registries),
@@ -292,19 +280,24 @@ pub(crate) fn initial(
     )
 }
 
+/// Sets a set's computed desired count for the service's `desired` count and its scale; a set
+/// whose count changes is STABILIZING again.
+fn recount(set: &mut m::TaskSet, desired: u32, now: chrono::DateTime<chrono::Utc>) {
+    let count = tset::computed_desired_count(desired, scale_of(set)) as i32;
+    if set.computed_desired_count != Some(count) {
+        set.computed_desired_count = Some(count);
+        set.updated_at = Some(ts(now));
+        stabilizing(set, now);
+    }
+}
+
 /// Sets every task set's computed desired count from the service's desired count (UpdateService
-/// and Application Auto Scaling change it); a set whose count changes is STABILIZING again.
+/// and Application Auto Scaling change it).
 pub(crate) fn rescale(rec: &mut ServiceRec, now: chrono::DateTime<chrono::Utc>) {
     let desired = rec.deploy.spec.desired_count;
     for set in &mut rec.task_sets {
-        if set.status.as_deref() == Some("DRAINING") {
-            continue;
-        }
-        let count = tset::computed_desired_count(desired, scale_of(set)) as i32;
-        if set.computed_desired_count != Some(count) {
-            set.computed_desired_count = Some(count);
-            set.updated_at = Some(ts(now));
-            stabilizing(set, now);
+        if set.status.as_deref() != Some("DRAINING") {
+            recount(set, desired, now);
         }
     }
 }
@@ -377,19 +370,14 @@ pub(crate) fn create(w: &mut Write<'_>, req: m::CreateTaskSetRequest) -> Result<
     }
     let id = super::services::new_deployment_id(w.st, w.now);
     w.dirty.insert(Key::Meta);
-    let rec = &w.st.clusters[&cluster].services[&service];
-    let strategy = req
-        .capacity_provider_strategy
-        .clone()
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            (req.launch_type.is_none() && !w.st.clusters[&cluster].default_strategy.is_empty())
-                .then(|| w.st.clusters[&cluster].default_strategy.clone())
-        });
-    let launch_type = match &launch {
-        Launch::Ec2(None) => req.launch_type.clone().or(Some(m::LaunchType::from("EC2"))),
-        _ => req.launch_type.clone(),
-    };
+    let c = &w.st.clusters[&cluster];
+    let rec = &c.services[&service];
+    let (launch_type, strategy) = recorded_launch(
+        c,
+        &launch,
+        req.launch_type.as_ref(),
+        req.capacity_provider_strategy.as_deref(),
+    );
     let set = new_set(
         w.env,
         &cluster,
@@ -436,11 +424,7 @@ pub(crate) fn update(w: &mut Write<'_>, req: m::UpdateTaskSetRequest) -> Result<
     let desired = rec.deploy.spec.desired_count;
     let set = &mut rec.task_sets[i];
     set.scale = Some(percent(value));
-    let count = tset::computed_desired_count(desired, value) as i32;
-    if set.computed_desired_count != Some(count) {
-        set.computed_desired_count = Some(count);
-        stabilizing(set, now);
-    }
+    recount(set, desired, now);
     set.updated_at = Some(ts(now));
     let v = view(set, true);
     w.dirty.insert(Key::Service(cluster, service));

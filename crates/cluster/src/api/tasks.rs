@@ -127,6 +127,32 @@ pub(crate) fn choose_launch(
     Ok(on(&strategy[0].capacity_provider))
 }
 
+/// The `launchType` and `capacityProviderStrategy` a service or task set records for `launch`:
+/// the strategy asked for, else the cluster's default one when no launch type was asked (ECS
+/// records the strategy it used), and `EC2` for a plain EC2 launch.
+pub(crate) fn recorded_launch(
+    c: &ClusterRec,
+    launch: &Launch,
+    launch_type: Option<&m::LaunchType>,
+    strategy: Option<&[m::CapacityProviderStrategyItem]>,
+) -> (
+    Option<m::LaunchType>,
+    Option<Vec<m::CapacityProviderStrategyItem>>,
+) {
+    let strategy = strategy
+        .filter(|s| !s.is_empty())
+        .map(<[_]>::to_vec)
+        .or_else(|| {
+            (launch_type.is_none() && !c.default_strategy.is_empty())
+                .then(|| c.default_strategy.clone())
+        });
+    let launch_type = match launch {
+        Launch::Ec2(None) => launch_type.cloned().or(Some(m::LaunchType::from("EC2"))),
+        Launch::Ec2(Some(_)) | Launch::Fargate(_) => launch_type.cloned(),
+    };
+    (launch_type, strategy)
+}
+
 fn network_mode(td: &m::TaskDefinition) -> pl::NetworkMode {
     match td.network_mode.as_ref().map(|n| n.as_str()) {
         Some("host") => pl::NetworkMode::Host,

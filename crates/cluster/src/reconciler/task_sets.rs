@@ -9,7 +9,7 @@
 //! Not here: rolling deployments and the circuit breaker (such a service has none; that is
 //! `reconciler::services`), and the API's rules for task sets (`api::task_sets`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use berth_core::deploy as dp;
 use berth_core::model as m;
@@ -21,7 +21,7 @@ use super::services::{
     service_placement, take_placer,
 };
 use crate::api::{Ids, Launch, NewTask, make_task, request_stop, requirements, ts, zone_of};
-use crate::state::{Env, Key, PlacementCache, State};
+use crate::state::{Env, Key, PlacementCache, State, TaskDefRec};
 
 /// Why a task set's task on a container instance that is not ACTIVE is stopped.
 const OFF_INSTANCE_REASON: &str = "Task stopped because its container instance is DRAINING.";
@@ -89,13 +89,13 @@ pub(crate) fn reconcile(
     let rec = &c.services[name];
     // Tasks on instances that are not ACTIVE are stopped now and replaced (a task set has no
     // minimum healthy percent to keep).
-    let mut off: Vec<String> = Vec::new();
+    let mut off: Vec<(String, String)> = Vec::new();
     let mut snaps: Vec<dp::TaskSnapshot> = Vec::with_capacity(rec.tasks.len());
     for id in &rec.tasks {
         let Some(t) = c.tasks.get(id) else { continue };
         let mut snap = t.snapshot();
         if !snap.stop_requested && on_inactive_instance(c, t) {
-            off.push(id.to_string());
+            off.push((id.to_string(), snap.deployment_id.clone()));
             snap.stop_requested = true;
         }
         snaps.push(snap);
@@ -117,8 +117,7 @@ pub(crate) fn reconcile(
     let Some(c) = st.clusters.get_mut(cluster) else {
         return;
     };
-    let mut stopped_off = Vec::new();
-    for id in &off {
+    for (id, _) in &off {
         request_stop(
             c,
             id,
@@ -128,7 +127,6 @@ pub(crate) fn reconcile(
             now,
         );
         dirty.insert(Key::Task(cluster.into(), id.clone()));
-        stopped_off.push(id.clone());
     }
     for s in &step.stop {
         let cause = if s.reason == tset::UNHEALTHY_REASON {
@@ -140,73 +138,82 @@ pub(crate) fn reconcile(
         dirty.insert(Key::Task(cluster.into(), s.task_id.clone()));
     }
     let group = format!("service:{name}");
-    let mut started = Vec::new();
+    // What each set's tasks are launched with, looked up once per set that starts any.
+    let mut sources: BTreeMap<
+        String,
+        Option<(TaskDefRec, Launch, Option<m::NetworkConfiguration>)>,
+    > = BTreeMap::new();
+    for start in &step.start {
+        if sources.contains_key(&start.deployment_id) {
+            continue;
+        }
+        let set = st.clusters[cluster].services[name]
+            .task_sets
+            .iter()
+            .find(|s| s.id.as_deref() == Some(start.deployment_id.as_str()));
+        let source = set.and_then(|set| {
+            let td = resolve_in(&st.families, &start.task_definition).cloned();
+            if td.is_none() {
+                tracing::warn!(
+                    service = name,
+                    task_definition = start.task_definition,
+                    "task set's task definition not found"
+                );
+            }
+            Some((td?, launch_of(set), set.network_configuration.clone()))
+        });
+        sources.insert(start.deployment_id.clone(), source);
+    }
+    let mut started: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut unplaced: Option<String> = None;
-    let mut short: BTreeSet<String> = BTreeSet::new();
     let mut n = seed;
     for start in &step.start {
-        if short.contains(&start.deployment_id) {
-            continue;
-        }
-        let Some(set) = st
-            .clusters
-            .get(cluster)
-            .and_then(|c| c.services.get(name))
-            .and_then(|r| {
-                r.task_sets
-                    .iter()
-                    .find(|s| s.id.as_deref() == Some(start.deployment_id.as_str()))
-            })
-            .cloned()
-        else {
+        // A set whose task definition is gone, or whose task found no room, starts no more.
+        let Some(Some((td, launch, network))) = sources.get(&start.deployment_id) else {
             continue;
         };
-        let Some(td) = resolve_in(&st.families, &start.task_definition).cloned() else {
-            tracing::warn!(
-                service = name,
-                task_definition = start.task_definition,
-                "task set's task definition not found"
-            );
-            short.insert(start.deployment_id.clone());
-            continue;
-        };
-        let launch = launch_of(&set);
-        let reqs = requirements(&td, &group, None);
-        let placement = match (&launch, placer.as_mut().map(|pc| &mut pc.placer)) {
-            (Launch::Fargate(_), _) | (_, None) => None,
-            (Launch::Ec2(_), Some(p)) => match place_one(p, &reqs, &cs, &ss, name) {
-                Ok(placement) => Some(placement),
-                Err(event) => {
-                    unplaced = event;
-                    short.insert(start.deployment_id.clone());
-                    continue;
+        let reqs = requirements(td, &group, None);
+        let placement = match launch {
+            Launch::Fargate(_) => None,
+            Launch::Ec2(_) => {
+                let placed = match placer.as_mut() {
+                    Some(pc) => place_one(&mut pc.placer, &reqs, &cs, &ss, name),
+                    None => Err(None),
+                };
+                match placed {
+                    Ok(placement) => Some(placement),
+                    Err(event) => {
+                        unplaced = event;
+                        sources.insert(start.deployment_id.clone(), None);
+                        continue;
+                    }
                 }
-            },
+            }
         };
-        if matches!(launch, Launch::Ec2(_)) && placement.is_none() {
-            short.insert(start.deployment_id.clone());
-            continue;
-        }
         n = n.wrapping_add(1);
         let Some(c) = st.clusters.get_mut(cluster) else {
             return;
         };
         let az = zone_of(c, env, placement.as_ref(), n);
         let svc = &c.services[name].service;
-        let propagate = svc.propagate_tags.as_ref().map(|p| p.as_str().to_string());
-        let tags = match propagate.as_deref() {
-            Some("SERVICE") => svc.tags.clone().unwrap_or_default(),
-            _ => Vec::new(),
+        let propagate = svc
+            .propagate_tags
+            .as_ref()
+            .is_some_and(|p| p.as_str() == "SERVICE");
+        let tags = if propagate {
+            svc.tags.clone().unwrap_or_default()
+        } else {
+            Vec::new()
         };
-        let subnet = crate::eni::subnet(&td.td, set.network_configuration.as_ref());
+        let subnet = crate::eni::subnet(&td.td, network.as_ref());
         let rec = make_task(
             env,
             cluster,
             now,
             NewTask {
                 id: start.task_id.clone(),
-                td: &td,
-                launch,
+                td,
+                launch: launch.clone(),
                 placement,
                 az,
                 requirements: &reqs,
@@ -219,7 +226,10 @@ pub(crate) fn reconcile(
             },
         );
         record_started(c, rec, placer, dirty);
-        started.push(start.task_id.clone());
+        started
+            .entry(start.deployment_id.as_str())
+            .or_default()
+            .push(start.task_id.clone());
     }
     let Some(c) = st.clusters.get_mut(cluster) else {
         return;
@@ -239,13 +249,14 @@ pub(crate) fn reconcile(
             continue;
         };
         // Starts the pass could not carry out stay pending in the counts of the next pass.
-        let not_started = step
+        let wanted = step
             .start
             .iter()
-            .filter(|s| s.deployment_id == counts.id && !started.contains(&s.task_id))
-            .count() as u32;
-        let pending = counts.pending - not_started;
-        let steady = counts.steady && stopped_off.is_empty();
+            .filter(|s| s.deployment_id == counts.id)
+            .count();
+        let done = started.get(counts.id.as_str()).map_or(0, Vec::len);
+        let pending = counts.pending - (wanted - done) as u32;
+        let steady = counts.steady && !off.iter().any(|(_, set)| *set == counts.id);
         all_steady &= steady;
         let stability = if steady {
             "STEADY_STATE"
@@ -279,19 +290,17 @@ pub(crate) fn reconcile(
         }
     }
     if !step.drained.is_empty() {
-        rec.task_sets.retain(|s| {
-            !step
-                .drained
-                .contains(s.id.as_ref().unwrap_or(&String::new()))
-        });
+        rec.task_sets
+            .retain(|s| s.id.as_ref().is_none_or(|id| !step.drained.contains(id)));
         changed = true;
     }
+    let started: Vec<String> = started.into_values().flatten().collect();
     if !started.is_empty() {
         messages.push(dp::events::started(name, &started));
     }
-    let stopped: Vec<String> = stopped_off
+    let stopped: Vec<String> = off
         .iter()
-        .cloned()
+        .map(|(id, _)| id.clone())
         .chain(step.stop.iter().map(|s| s.task_id.clone()))
         .collect();
     if !stopped.is_empty() {
